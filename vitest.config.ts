@@ -9,5 +9,8 @@ export default defineConfig({
     // End-to-end tests start real processes; two cores, so keep file parallelism modest.
     maxWorkers: 2,
     minWorkers: 1,
+    // The JSON report is what .ci/run counts ("N passed, N failed").
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest-results.json' },
   },
 });

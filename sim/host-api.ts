@@ -5,6 +5,7 @@
  * control socket of `hvsim serve` (same JSON shapes).
  */
 import type { Flavor } from '../common/wire/constants.js';
+import type { SimClock } from './clock.js';
 import type { SimNode } from './node.js';
 
 /** How a host request ended, beyond the status word. */
@@ -79,9 +80,32 @@ export interface SimTimeouts {
   vssFreeze: number; // FreeBSD 15000, Linux 900000
 }
 
+/** A FreeBSD hn(4) device: its VMBus instance GUID (the SET_IP_INFO adapter id the kernel maps) and interface name. */
+export interface HnDevice {
+  guid: string;
+  ifname: string;
+}
+
+/**
+ * Kernel behaviours read in the driver source that spec/devices.md does not
+ * describe, or describes differently. Off by default, so the simulator
+ * follows the spec; turn one on to reproduce the code as read.
+ */
+export interface SimQuirks {
+  /** Linux KVP GET: kvp_respond_to_host() takes the daemon's value from the ENUMERATE value offset (532), not the GET one (528). */
+  linuxKvpGetValueAtEnumOffset: boolean;
+  /** Linux VSS HOT_BACKUP: vss_on_msg() forces flags 5 only when byte 0 of the daemon's reply is 2; that byte is the status, normally 0. */
+  linuxVssHotBackupFlagsFromReplyOp: boolean;
+}
+
 export interface SimulatorOptions {
   flavor: Flavor;
   timeouts?: Partial<SimTimeouts>;
+  /** FreeBSD: hn(4) devices for the kernel's SET_IP_INFO GUID -> ifname mapping; default none. */
+  hnDevices?: readonly HnDevice[];
+  /** Time source for kernel and host timeouts; default the system clock and the global timers (fake timers apply). */
+  clock?: SimClock;
+  quirks?: Partial<SimQuirks>;
 }
 
 /** Daemon-side state of each service, for status displays and tests. */

@@ -164,3 +164,20 @@ export const VSS_SERVICE_GUID = '35fa2e29-ea23-4236-96ae-3a6ebacba440';
 
 /** Linux kernel-internal KVP version string returned in the registration reply. */
 export const LINUX_KVP_DRV_VERSION = '3.1';
+
+/** An IC version pair as the NEGOTIATE payload carries it (u16 major, u16 minor). */
+export interface IcVersion {
+  major: number;
+  minor: number;
+}
+
+/** IC versions (NEGOTIATE payload version pairs and IC header version fields). */
+export const IC_FRAMEWORK_VERSION: IcVersion = { major: 3, minor: 0 }; /* framework: both services, both kernels */
+export const KVP_MSG_VERSION_WIN8: IcVersion = { major: 4, minor: 0 }; /* KVP message: FreeBSD's only one, Linux's first */
+export const KVP_MSG_VERSION_WIN7: IcVersion = { major: 3, minor: 0 }; /* KVP message: Linux's second */
+export const KVP_MSG_VERSION_WS2008: IcVersion = { major: 1, minor: 0 }; /* KVP message: Linux's third */
+export const VSS_MSG_VERSION: IcVersion = { major: 5, minor: 0 }; /* VSS message: both kernels */
+
+/** Kernel -> host conversion limits in UTF-16 units (hv_kvp_exchg_msg_value.key / .value): half the field, minus 2. */
+export const KVP_HOST_KEY_MAX_UNITS = KVP_MAX_KEY_SIZE / 2 - 2; // 254
+export const KVP_HOST_VALUE_MAX_UNITS = KVP_MAX_VALUE_SIZE / 2 - 2; // 1022

@@ -5,7 +5,10 @@
  */
 import { WireError } from './errors.js';
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the text: without it the decoder
+// silently drops those three bytes, so a key "\uFEFFabc" would read as "abc"
+// and re-encode to different bytes.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The string before the first NUL of a field; an error when there is no NUL or the bytes are not UTF-8. */
 export function readCString(field: Buffer, name = 'string'): string | WireError {
