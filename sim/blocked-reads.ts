@@ -11,6 +11,7 @@ export interface BlockedRead {
   reject(e: SimErrno): void;
 }
 
+/** The reads blocked on one file, oldest first. */
 export class BlockedReads {
   private readonly q: BlockedRead[] = [];
 

@@ -34,6 +34,7 @@ export interface ChannelHost {
   answer(id: number, a: KernelAnswer): void;
 }
 
+/** One service's ring and reply path between the simulated host and its driver. */
 export class SimChannel {
   private readonly ring: RingPacket[] = [];
   private kick: () => void = () => {};

@@ -19,6 +19,7 @@ export interface FileOps {
   release(f: DriverFile): void;
 }
 
+/** A SimFile whose system calls go to a driver's FileOps while it lives. */
 export class DriverFile implements SimFile {
   private isDead = false;
   readonly watchers = new Watchers();

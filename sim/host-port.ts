@@ -33,6 +33,7 @@ interface Pending {
   resolve(r: HostCallResult): void;
 }
 
+/** The host side of one service channel (see the file comment). */
 export class HostPort implements ChannelHost {
   readonly channel: SimChannel;
   private nextId = 1;
@@ -63,7 +64,8 @@ export class HostPort implements ChannelHost {
   }
 
   private send(c: HostCall): Promise<HostCallResult> {
-    if (this.closed) return Promise.reject(new Error('simulator closed'));
+    // Queued before close() but not sent yet: ends like the ones in flight.
+    if (this.closed) return Promise.resolve({ outcome: 'dropped', ms: 0 });
     if (!this.negotiated && this.negotiation === undefined) {
       this.negotiation = this.nextId++;
       this.channel.send({ id: this.negotiation, data: this.negotiatePacket(), raw: false });
@@ -106,7 +108,7 @@ export class HostPort implements ChannelHost {
     this.negotiation = undefined;
   }
 
-  /** Stop: every outstanding request ends 'dropped', later calls reject. */
+  /** Stop: every outstanding or queued request ends 'dropped'. */
   close(): void {
     this.closed = true;
     for (const id of [...this.pending.keys()]) {

@@ -39,6 +39,7 @@ function exchange(variant: string): ExchangeFields {
   };
 }
 
+/** Header and body fields by op (offsets within hv_kvp_msg, host or daemon form). */
 export const OP = at(MSG, 'header.kvp_hdr.operation');
 export const POOL = at(MSG, 'header.kvp_hdr.pool');
 export const GET = exchange('kvp_get');
@@ -46,7 +47,6 @@ export const SET = exchange('kvp_set');
 export const ENUM = exchange('kvp_enum_data');
 export const ENUM_INDEX = at(MSG, 'body.kvp_enum_data.index');
 export const DELETE = { keySize: at(MSG, 'body.kvp_delete.key_size'), key: at(MSG, 'body.kvp_delete.key') };
-export const REGISTER_VERSION = at(MSG, 'body.kvp_register.version');
 
 /** The IP-info strings with their size on the host side in UTF-16 units (spec/wire.md section 6). */
 export const IP_STRINGS = ['adapter_id', 'ip_addr', 'sub_net', 'gate_way', 'dns_addr'] as const;

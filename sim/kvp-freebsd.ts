@@ -26,6 +26,7 @@ interface Request {
   host: Buffer;
 }
 
+/** FreeBSD hvkvp: the hv_kvp_dev node and the request task. */
 export class FreebsdKvpDriver implements KernelService {
   readonly nodes: readonly SimNode[];
   private removed = false;
@@ -146,6 +147,7 @@ export class FreebsdKvpDriver implements KernelService {
     const answering = !this.reqTimedOut && this.reqInProgress && this.req !== undefined;
     if (answering) converted = this.answer(this.req!, data, copy);
     // daemon_busy is cleared whether or not the reply was in time.
+    this.setBusy(false);
     if (answering) this.waitEnd();
     if (!converted) throw new SimErrno('EINVAL', 'hv_kvp_dev: reply for an op the kernel cannot convert');
     return amt;

@@ -50,6 +50,7 @@ interface Transaction {
   cancel: () => void;
 }
 
+/** Linux hv_kvp: the transport node plus the service state machine. */
 export class LinuxKvpDriver implements KernelService {
   readonly nodes: readonly SimNode[];
   private readonly transport = new LinuxTransport('vmbus/hv_kvp');

@@ -16,6 +16,7 @@ export interface TransportService {
 
 type Mode = 'init' | 'chardev' | 'destroy';
 
+/** The misc device node of one Linux service and its transport state. */
 export class LinuxTransport implements SimNode {
   private mode: Mode = 'init';
   private outmsg: Buffer | undefined;
@@ -54,10 +55,6 @@ export class LinuxTransport implements SimNode {
 
   get isOpen(): boolean {
     return this.mode === 'chardev';
-  }
-
-  get hasMessage(): boolean {
-    return this.outmsg !== undefined;
   }
 
   /** hvutil_transport_send: queue one message; false when nobody has the device open or the previous one is unread. */

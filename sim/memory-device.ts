@@ -23,7 +23,8 @@ export interface MemoryDeviceOptions {
 function deviceError(e: unknown, op: string, path: string): DeviceError {
   if (e instanceof DeviceError) return e;
   if (e instanceof SimErrno) {
-    const odd = e.errno.startsWith('-') || !/^E[A-Z0-9]+$/.test(e.errno);
+    // "-EBUSY", a bare number or "E16" (an errno without a name) are all odd.
+    const odd = e.errno.startsWith('-') || /^E?\d+$/.test(e.errno) || !/^E[A-Z0-9]+$/.test(e.errno);
     const code = op === 'open' && odd ? 'EBUSY' : e.errno.replace(/^-/, '');
     return new DeviceError(code, op, path, ERRNO_HINTS[code] ?? e.message);
   }

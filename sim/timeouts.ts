@@ -5,6 +5,7 @@
 import type { Flavor } from '../common/wire/constants.js';
 import type { SimTimeouts } from './host-api.js';
 
+/** Kernel timeouts in ms by flavor, before SimulatorOptions.timeouts overrides. */
 export const DEFAULT_TIMEOUTS: Record<Flavor, SimTimeouts> = {
   // hv_kvp.c tsleep(5 * hz); hv_snapshot.c TIMEOUT_LIMIT 15 s for the whole app + daemon chain.
   freebsd: { kvp: 5_000, vss: 15_000, vssFreeze: 15_000 },

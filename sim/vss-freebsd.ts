@@ -27,6 +27,7 @@ import {
   VSS_OP_THAW,
   VSS_SUCCESS,
 } from '../common/wire/constants.js';
+import { isWireError } from '../common/wire/errors.js';
 import { locate } from '../common/wire/layout.js';
 import { HOST_VSS_MSG, vssMsgSize } from '../common/wire/structs.js';
 import { decodeFreebsdVss, encodeFreebsdVss } from '../common/wire/vss.js';
@@ -64,6 +65,7 @@ interface DevSc {
 
 const newDev = (): DevSc => ({ notify: [], ack: [], file: undefined });
 
+/** FreeBSD hvvss: the fsvss and appvss nodes with their queues. */
 export class FreebsdVssDriver implements KernelService {
   readonly nodes: readonly SimNode[];
   private readonly ioc = ioctlNumbers(hostIoctlOs());
@@ -263,7 +265,7 @@ export class FreebsdVssDriver implements KernelService {
   /** The fs daemon answers. Not found (timed out): only the kernel's copy records it (F15). */
   private daemonAcked(arg: Buffer): void {
     const m = decodeFreebsdVss(arg.subarray(0, OPT_SIZE));
-    if ('code' in m) return;
+    if (isWireError(m)) return;
     const req = this.takeAck(this.fs, m.msgid);
     if (!req) return;
     const ok = m.status === VSS_SUCCESS ? HV_S_OK : HV_E_FAIL;
@@ -283,7 +285,7 @@ export class FreebsdVssDriver implements KernelService {
   /** The application answers; its status is kept in a uint8_t (F14). */
   private appAcked(arg: Buffer): void {
     const m = decodeFreebsdVss(arg.subarray(0, OPT_SIZE));
-    if ('code' in m) return;
+    if (isWireError(m)) return;
     const req = this.takeAck(this.app, m.msgid);
     if (!req) return;
     // No fs daemon: "Fatal", the request is in no queue any more and waits for the timeout.

@@ -54,6 +54,7 @@ interface Transaction {
   cancel: () => void;
 }
 
+/** Linux hv_vss: the transport node plus the service state machine. */
 export class LinuxVssDriver implements KernelService {
   readonly nodes: readonly SimNode[];
   private readonly transport = new LinuxTransport('vmbus/hv_vss');

@@ -233,10 +233,13 @@ export interface HostKvpExchangeView {
   valueType: number;
   keySize: number;
   valueSize: number;
-  /** Decoded up to the first NUL, bounded by the field and by the announced size. */
+  /** Decoded up to the first NUL, bounded by the field and by the announced size (size/2 - 1 units). */
   key: string;
   value: string;
 }
+
+/** Text units a host size field covers: its bytes halved, minus the NUL (0 for sizes below 2). */
+const sizeUnits = (size: number): number => Math.max(0, Math.floor(size / 2) - 1);
 
 /** Read the exchange data of a host KVP payload for `operation` (GET/SET use kvp_get, ENUMERATE kvp_enum_data). */
 export function decodeHostKvp(payload: Buffer, operation: number): HostKvpExchangeView | WireError {
@@ -255,8 +258,8 @@ export function decodeHostKvp(payload: Buffer, operation: number): HostKvpExchan
     valueType: data.value_type as number,
     keySize,
     valueSize,
-    key: decodeUtf16(data.key as Buffer, keySize >> 1),
-    value: decodeUtf16(data.value as Buffer, valueSize >> 1),
+    key: decodeUtf16(data.key as Buffer, sizeUnits(keySize)),
+    value: decodeUtf16(data.value as Buffer, sizeUnits(valueSize)),
   };
   if (variant === 'kvp_enum_data') out.index = d.index as number;
   return out;
