@@ -39,6 +39,9 @@ export interface FfiDeviceOptions {
   service: Service;
 }
 
+/** How long a non-blocking call's answer is awaited on the calling thread before handing the wait to a worker. */
+const QUICK_ANSWER_MS = 20;
+
 /** Turn a failed call into a DeviceError; any odd errno on open means busy (FreeBSD hv_kvp returns -EBUSY, pitfall F1). */
 function deviceError(e: unknown, op: string, path: string): DeviceError {
   if (e instanceof DeviceError) return e;
@@ -191,12 +194,20 @@ class SocketTransport implements Transport {
     this.waiter = new Waiter(() => closeFd(this.fd));
   }
 
-  /** Send one call and wait for its answer; the answer may take as long as the driver blocks. */
+  /**
+   * Send one call and wait for its answer; the answer may take as long as
+   * the driver blocks. Calls that do not block in the driver (read after
+   * POLLIN, write, ioctl) are answered within microseconds, so they wait
+   * briefly on this thread first: a hop through the worker pool costs more
+   * than the answer itself. Only POLL, or a simulator that is slow, goes
+   * to the worker thread.
+   */
   async call(call: number, arg: number, payload: Buffer | undefined, op: string, onSent?: () => void) {
     writeFd(this.fd, encodeRequest(call, arg, payload), this.path);
     onSent?.();
     for (;;) {
-      const rv = await this.waiter.wait(this.fd, this.path);
+      const quick = call !== SP_POLL && pollNow(new PollSet([this.fd], POLLIN), this.path, QUICK_ANSWER_MS) > 0;
+      const rv = quick ? POLLIN : await this.waiter.wait(this.fd, this.path);
       if (rv === 'woken') throw new DeviceError('ECANCELED', op, this.path, 'device closed');
       const dgram = readFd(this.fd, SP_MAX_DATAGRAM, this.path);
       if (dgram.length === 0) throw new DeviceError('EGONE', op, this.path, 'the simulator closed the connection');

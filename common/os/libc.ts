@@ -302,10 +302,10 @@ export function pollAsync(set: PollSet, timeoutMs = -1): Promise<number> {
   });
 }
 
-/** poll(2) now, without waiting; throws on failure (this one keeps errno). */
-export function pollNow(set: PollSet, target: string): number {
+/** poll(2) on this thread, waiting at most `timeoutMs` (0: not at all); throws on failure (this one keeps errno). */
+export function pollNow(set: PollSet, target: string, timeoutMs = 0): number {
   const c = libc();
-  const r = c.poll(set.buf, set.fds.length, 0);
+  const r = c.poll(set.buf, set.fds.length, timeoutMs);
   if (r < 0 && c.errno() !== errnoNumber('EINTR')) fail('poll', target, c);
   return Math.max(r, 0);
 }
