@@ -136,27 +136,40 @@ interface Transport {
   close(): void;
 }
 
-class NodeTransport implements Transport {
-  private readonly waiter: Waiter;
+/** A descriptor with its wake-up pipe; closing it waits for any poll in flight (see Waiter.close). */
+abstract class FdTransport {
+  protected readonly waiter: Waiter;
   private closed = false;
 
   constructor(
-    private readonly fd: number,
-    private readonly path: string,
+    protected readonly fd: number,
+    protected readonly path: string,
   ) {
     this.waiter = new Waiter(() => closeFd(this.fd));
   }
 
+  /** What poll's revents mean for a daemon: readable, gone (EGONE), or nothing yet. */
+  protected readable(revents: number): boolean {
+    if (revents & POLLIN) return true;
+    if (revents & (POLLERR | POLLHUP | POLLNVAL)) throw new DeviceError('EGONE', 'poll', this.path, ERRNO_HINTS.ENODEV);
+    return false;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.waiter.close();
+  }
+}
+
+class NodeTransport extends FdTransport implements Transport {
   async waitReadable(signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted) return false;
     const onAbort = () => this.waiter.wake();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const rv = await this.waiter.wait(this.fd, this.path);
-      if (rv === 'woken') return false;
-      if (rv & POLLIN) return true;
-      if (rv & (POLLERR | POLLHUP | POLLNVAL)) throw new DeviceError('EGONE', 'poll', this.path, ERRNO_HINTS.ENODEV);
-      return false;
+      return rv !== 'woken' && this.readable(rv);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -175,25 +188,9 @@ class NodeTransport implements Transport {
     ioctlFd(this.fd, cmd, b, this.path);
     return b;
   }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.waiter.close();
-  }
 }
 
-class SocketTransport implements Transport {
-  private readonly waiter: Waiter;
-  private closed = false;
-
-  constructor(
-    private readonly fd: number,
-    private readonly path: string,
-  ) {
-    this.waiter = new Waiter(() => closeFd(this.fd));
-  }
-
+class SocketTransport extends FdTransport implements Transport {
   /**
    * Send one call and wait for its answer; the answer may take as long as
    * the driver blocks. Calls that do not block in the driver (read after
@@ -239,10 +236,7 @@ class SocketTransport implements Transport {
         if (signal?.aborted) onAbort();
         else signal?.addEventListener('abort', onAbort, { once: true });
       });
-      if (signal?.aborted) return false;
-      if (ans.result & POLLIN) return true;
-      if (ans.result & (POLLERR | POLLHUP)) throw new DeviceError('EGONE', 'poll', this.path, ERRNO_HINTS.ENODEV);
-      return false;
+      return !signal?.aborted && this.readable(ans.result);
     } finally {
       if (sent) signal?.removeEventListener('abort', onAbort);
     }
@@ -262,12 +256,6 @@ class SocketTransport implements Transport {
     const out = Buffer.from(arg);
     ans.payload.copy(out, 0, 0, Math.min(out.length, ans.payload.length));
     return out;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.waiter.close();
   }
 }
 

@@ -36,7 +36,7 @@ import {
 } from './constants.js';
 import { WireError } from './errors.js';
 import { KVP_VARIANTS, decodeKvp, variantForOp, variantLayout, type KvpVariant } from './kvp.js';
-import type { Layout, Scalar } from './layout.js';
+import { readScalar, writeScalar, type Layout, type Scalar } from './layout.js';
 import { readCString } from './strings.js';
 import { KVP_BODY_OFFSET, LAYOUTS, LINUX_VSS_HANDSHAKE_REPLY_SIZE, kvpMsgSize, vssMsgSize } from './structs.js';
 import { decodeFreebsdVss, decodeLinuxVss } from './vss.js';
@@ -133,19 +133,10 @@ function stringOrHex(field: Buffer): string | { hex: string } {
   return { hex: field.toString('hex') };
 }
 
+/** u64 goes out as decimal text: it does not fit in a JSON number. */
 function scalarToJson(buf: Buffer, off: number, type: Scalar): number | string {
-  switch (type) {
-    case 'u8':
-      return buf.readUInt8(off);
-    case 'u16':
-      return buf.readUInt16LE(off);
-    case 'u32':
-      return buf.readUInt32LE(off);
-    case 'i32':
-      return buf.readInt32LE(off);
-    case 'u64':
-      return buf.readBigUInt64LE(off).toString();
-  }
+  const v = readScalar(buf, off, type);
+  return typeof v === 'bigint' ? v.toString() : v;
 }
 
 function fieldsToJson(buf: Buffer, layout: Layout, base: number): FieldsJson {
@@ -317,15 +308,12 @@ function writeScalarJson(buf: Buffer, off: number, type: Scalar, v: unknown, fie
   if (type === 'u64') {
     const n = parseU64(v, field);
     if (n instanceof WireError) return n;
-    buf.writeBigUInt64LE(n, off);
+    writeScalar(buf, off, type, n);
     return undefined;
   }
   const n = parseIntField(v, type, field);
   if (n instanceof WireError) return n;
-  if (type === 'u8') buf.writeUInt8(n, off);
-  else if (type === 'u16') buf.writeUInt16LE(n, off);
-  else if (type === 'u32') buf.writeUInt32LE(n, off);
-  else buf.writeInt32LE(n, off);
+  writeScalar(buf, off, type, n);
   return undefined;
 }
 

@@ -128,7 +128,8 @@ export interface Decoded {
   [name: string]: LeafValue | Decoded;
 }
 
-function readScalar(buf: Buffer, off: number, type: Scalar): number | bigint {
+/** Read one little-endian scalar (bigint for u64). */
+export function readScalar(buf: Buffer, off: number, type: Scalar): number | bigint {
   switch (type) {
     case 'u8':
       return buf.readUInt8(off);
@@ -143,7 +144,8 @@ function readScalar(buf: Buffer, off: number, type: Scalar): number | bigint {
   }
 }
 
-function writeScalar(buf: Buffer, off: number, type: Scalar, v: number | bigint): void {
+/** Write one little-endian scalar. */
+export function writeScalar(buf: Buffer, off: number, type: Scalar, v: number | bigint): void {
   switch (type) {
     case 'u8':
       buf.writeUInt8(Number(v), off);
