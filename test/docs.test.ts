@@ -1,0 +1,61 @@
+/**
+ * `--help` and the README must agree (STYLE: the C originals drifted here
+ * more than anywhere): every command and every long option the programs
+ * print in their help is documented in the README, and every hvsim command
+ * the README shows exists.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, bin, run } from './lib/procs.js';
+
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+/** Subcommand names and long options listed in one help text. */
+function parseHelp(text: string): { commands: string[]; options: string[] } {
+  const section = (name: string) => {
+    const m = new RegExp(`^${name}:\\n((?:  .*\\n?)*)`, 'm').exec(text);
+    return m ? m[1]! : '';
+  };
+  const commands = [...section('Commands').matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+  const options = [...section('Options').matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]!).filter((o) => o !== 'help');
+  return { commands, options };
+}
+
+async function help(program: string, ...path: string[]) {
+  const r = await run(bin(program), [...path, '--help']);
+  expect(r.code, r.stderr).toBe(0);
+  return parseHelp(r.stdout);
+}
+
+describe('help and README agree', () => {
+  it('hvsim: every command and option in --help is in the README, and the README shows no command hvsim lacks', async () => {
+    const top = await help('hvsim');
+    for (const o of top.options) expect(readme).toContain(`--${o}`);
+    const shown = new Set<string>();
+    for (const c of top.commands) {
+      const sub = await help('hvsim', c);
+      for (const o of sub.options) expect(readme, `hvsim ${c} --${o}`).toContain(`--${o}`);
+      if (sub.commands.length === 0) {
+        expect(readme, `hvsim ${c}`).toMatch(new RegExp(`hvsim (--dir DIR )?(serve|[\\w|]*\\b${c}\\b)`));
+        shown.add(c);
+      }
+      for (const s of sub.commands) {
+        expect(readme, `hvsim ${c} ${s}`).toMatch(new RegExp(`${c} (\\w+\\|)*${s}\\b`));
+        for (const o of (await help('hvsim', c, s)).options) expect(readme, `hvsim ${c} ${s} --${o}`).toContain(`--${o}`);
+      }
+    }
+    // The other way round: each `hvsim --dir DIR X` line of the README names a real command.
+    for (const m of readme.matchAll(/hvsim --dir DIR ([\w|]+)/g)) {
+      for (const c of m[1]!.split('|')) expect(top.commands, `README shows hvsim ${c}`).toContain(c);
+    }
+  });
+
+  it('hvctl msg: every option in --help is in the README', async () => {
+    for (const sub of ['decode', 'encode']) {
+      const h = await help('hvctl', 'msg', sub);
+      expect(readme).toContain(`hvctl msg ${sub}`);
+      for (const o of h.options) expect(readme, `hvctl msg ${sub} --${o}`).toContain(`--${o}`);
+    }
+  });
+});
