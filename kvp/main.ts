@@ -1,15 +1,148 @@
 /**
- * hv_kvp_daemon entry point. The daemon itself is the subject of issue #3; until it
- * lands this build says so plainly instead of pretending to run.
+ * hv_kvp_daemon: answers the Hyper-V host's Key-Value Pair requests. The
+ * composition root: reads argv, wires the device, pool store, intrinsics
+ * and IP functions into the shared daemon loop, handles signals, exits.
  */
+import { Option } from 'commander';
+import type { Logger } from 'pino';
+import { EX_USAGE, daemonCommand, parseArgs, reportParseFailure } from '../common/cli.js';
+import {
+  EX_CANTCREAT,
+  EX_NOPERM,
+  EX_OK,
+  EX_TEMPFAIL,
+  EX_UNAVAILABLE,
+  StartupError,
+  detach,
+  isDetachedChild,
+  reportStartup,
+  stopSignal,
+  writePidfile,
+} from '../common/daemon.js';
+import { ffiDeviceFactory } from '../common/device/ffi-device.js';
+import type { DeviceError } from '../common/device/types.js';
+import { createLogger } from '../common/log.js';
+import { runProgram } from '../common/os/run.js';
+import { kvpProtocol } from '../common/serve/kvp.js';
+import { serve } from '../common/serve/loop.js';
+import type { Flavor } from '../common/wire/constants.js';
+import { KVP_DEFAULTS, runningFlavor } from './defaults.js';
+import { createKvpHandler } from './handlers.js';
+import { createIntrinsics } from './intrinsics.js';
+import { getIpInfo } from './ip-info.js';
+import { openPoolStore } from './pool-store.js';
+import { setIpInfo } from './set-ip.js';
 
-/** Run hv_kvp_daemon with argv; returns the exit status. */
-export async function main(argv: string[]): Promise<number> {
-  const text = 'hv_kvp_daemon: not built yet in this version of hvguest (issue #3); nothing was started\n';
-  if (argv.includes('-h') || argv.includes('--help')) {
-    process.stdout.write(text);
-    return 0;
+const NAME = 'hv_kvp_daemon';
+
+interface Opts {
+  foreground: boolean;
+  debug: boolean;
+  flavor: Flavor;
+  device?: string;
+  poolDir?: string;
+  helperDir?: string;
+  configDir?: string;
+  pidfile?: string;
+}
+
+function command() {
+  const f = runningFlavor();
+  return daemonCommand(NAME, "Answer the Hyper-V host's Key-Value Pair (Data Exchange) requests.")
+    .addOption(new Option('--flavor <FLAVOR>', 'kernel interface to speak (default: the running OS)').choices(['freebsd', 'linux']).default(f))
+    .option('--device <PATH>', `the KVP device node (default: ${KVP_DEFAULTS.freebsd.device} or ${KVP_DEFAULTS.linux.device})`)
+    .option('--pool-dir <DIR>', `pool files .kvp_pool_0..4 (default: ${KVP_DEFAULTS.freebsd.poolDir} or ${KVP_DEFAULTS.linux.poolDir})`)
+    .option('--helper-dir <DIR>', `helper scripts hv_get_dns_info, hv_get_dhcp_info, hv_set_ifconfig (default: ${KVP_DEFAULTS.freebsd.helperDir} or ${KVP_DEFAULTS.linux.helperDir})`)
+    .option('--config-dir <DIR>', `where IP injection writes its config files (default: ${KVP_DEFAULTS.freebsd.configDir} or ${KVP_DEFAULTS.linux.configDir})`)
+    .option('--pidfile <PATH>', `pidfile when detached (default: ${KVP_DEFAULTS.freebsd.pidfile} or ${KVP_DEFAULTS.linux.pidfile})`)
+    .addHelpText(
+      'after',
+      `
+Without -n the daemon detaches; the command returns 0 once the daemon has
+registered with the device. Logs go to syslog when detached, to stderr with -n.
+Exit status: 0 stopped by SIGTERM/SIGINT/SIGHUP; ${EX_USAGE} usage error;
+${EX_UNAVAILABLE} no KVP device (driver not loaded, or not a Hyper-V guest);
+${EX_CANTCREAT} pool directory or pidfile cannot be created; ${EX_TEMPFAIL} another
+instance is running; ${EX_NOPERM} permission denied (run as root); 1 other errors.`,
+    );
+}
+
+/** Exit status and message for a device failure at startup. */
+function startupFailure(e: DeviceError): StartupError {
+  switch (e.code) {
+    case 'EBUSY':
+      return new StartupError(`${e.message}: another KVP daemon is running`, EX_TEMPFAIL);
+    case 'ENOENT':
+    case 'ENODEV':
+      return new StartupError(`${e.message}`, EX_UNAVAILABLE);
+    case 'EACCES':
+    case 'EPERM':
+      return new StartupError(`${e.message}`, EX_NOPERM);
+    default:
+      return new StartupError(e.message, 1);
   }
-  process.stderr.write(text);
-  return 69; // EX_UNAVAILABLE
+}
+
+async function runDaemon(o: Opts, log: Logger): Promise<number> {
+  const paths = { ...KVP_DEFAULTS[o.flavor] };
+  const device = o.device ?? paths.device;
+  const removePidfile = isDetachedChild() ? writePidfile(o.pidfile ?? paths.pidfile) : () => {};
+  const stop = stopSignal((sig) => log.info({ op: 'stop', signal: sig }, 'stopping'));
+  let store: ReturnType<typeof openPoolStore> | undefined;
+  try {
+    try {
+      store = openPoolStore({ dir: o.poolDir ?? paths.poolDir, flavor: o.flavor, log });
+    } catch (e) {
+      throw new StartupError(`cannot open the pools in ${o.poolDir ?? paths.poolDir}: ${e instanceof Error ? e.message : String(e)}`, EX_CANTCREAT);
+    }
+    let version: string | undefined;
+    const ipCtx = { flavor: o.flavor, helperDir: o.helperDir ?? paths.helperDir, configDir: o.configDir ?? paths.configDir, run: runProgram };
+    const handler = createKvpHandler({
+      store,
+      intrinsics: createIntrinsics({ flavor: o.flavor, version: () => version }),
+      getIpInfo: (req) => getIpInfo(req, { ...ipCtx, log }),
+      setIpInfo: (req) => setIpInfo(req, { ...ipCtx, log }),
+      log,
+      debug: o.debug,
+    });
+    let reported = false;
+    const end = await serve({
+      device: ffiDeviceFactory({ path: device, flavor: o.flavor, service: 'kvp' }),
+      protocol: kvpProtocol(o.flavor),
+      handler,
+      log,
+      signal: stop.signal,
+      onRegistered: (reg) => {
+        version = reg.version ?? version;
+        if (!reported) {
+          reported = true;
+          reportStartup({ ok: true });
+        }
+      },
+    });
+    if (end.reason === 'fatal') throw startupFailure(end.error);
+    return EX_OK;
+  } finally {
+    stop.off();
+    store?.close();
+    removePidfile();
+  }
+}
+
+/** Run hv_kvp_daemon with argv (without node and script); returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs<Opts>(command(), argv);
+  if (!parsed.ok) return reportParseFailure(parsed);
+  const o = parsed.opts;
+  if (!o.foreground && !isDetachedChild()) return detach(NAME);
+  const log = createLogger({ name: NAME, debug: o.debug, sink: o.foreground ? 'stderr' : 'syslog' });
+  try {
+    return await runDaemon(o, log);
+  } catch (e) {
+    const err = e instanceof StartupError ? e : new StartupError(e instanceof Error ? e.message : String(e), 1);
+    log.error({ op: 'start' }, err.message);
+    if (o.foreground) process.stderr.write(`${NAME}: ${err.message}\n`);
+    reportStartup({ ok: false, exitCode: err.exitCode, message: err.message });
+    return err.exitCode;
+  }
 }

@@ -5,6 +5,7 @@
  * control socket of `hvsim serve` (same JSON shapes).
  */
 import type { Flavor } from '../common/wire/constants.js';
+import type { HostIpAddresses } from '../common/wire/host.js';
 import type { SimClock } from './clock.js';
 import type { SimNode } from './node.js';
 
@@ -42,15 +43,7 @@ export interface KvpHostResult extends HostResultBase {
   valueSize?: number;
   valueType?: number;
   /** GET_IP_INFO: the fields the host decoded. */
-  ipInfo?: {
-    adapterId: string;
-    addrFamily: number;
-    dhcpEnabled: number;
-    ipAddr: string;
-    subNet: string;
-    gateWay: string;
-    dnsAddr: string;
-  };
+  ipInfo?: HostIpAddresses;
 }
 
 export type VssHostOp = 'check' | 'freeze' | 'thaw' | 'create' | 'delete' | 'get_dm_info' | 'bu_complete' | 'auto_recover';

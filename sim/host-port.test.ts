@@ -1,8 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { HV_E_FAIL, HV_S_OK } from '../common/wire/constants.js';
 import type { RingPacket } from './channel.js';
 import { systemClock } from './clock.js';
 import { HostPort, type HostCall } from './host-port.js';
+import { fakeTimersPerTest } from '../test/lib/sim-helpers.js';
 
 const NEGOTIATE = Buffer.from('negotiate');
 
@@ -25,8 +26,7 @@ function rig() {
   };
 }
 
-beforeEach(() => vi.useFakeTimers());
-afterEach(() => vi.useRealTimers());
+fakeTimersPerTest();
 
 describe('host port', () => {
   it('sends one NEGOTIATE before the first request, and no more once it is answered', async () => {

@@ -8,6 +8,7 @@ import { decodeNegotiate, encodeNegotiate } from '../common/wire/host.js';
 import { isWireError } from '../common/wire/errors.js';
 import { locate } from '../common/wire/layout.js';
 import { IC_HEADER } from '../common/wire/structs.js';
+import type { RingPacket, SimChannel } from './channel.js';
 
 const STATUS_AT = locate(IC_HEADER, 'status').offset;
 const FLAGS_AT = locate(IC_HEADER, 'flags').offset;
@@ -58,4 +59,10 @@ export function negotiateReply(packet: Buffer, ours: IcVersions): { packet: Buff
   chosen.copy(buf, ICMSG_HDR, 0, Math.min(chosen.length, Math.max(0, packet.length - ICMSG_HDR)));
   const status = ok ? HV_S_OK : HV_E_FAIL;
   return { packet: finishReply(buf, status, packet.length), status };
+}
+
+/** Answer a NEGOTIATE from the kernel (outcome 'kernel'), as every driver does: it never reaches a daemon. */
+export function answerNegotiate(channel: SimChannel, pkt: RingPacket, ours: IcVersions): void {
+  const r = negotiateReply(pkt.data, ours);
+  channel.answer(pkt.id, { status: r.status, outcome: 'kernel', packet: r.packet });
 }

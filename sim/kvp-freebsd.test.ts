@@ -1,41 +1,25 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DeviceError, type Device } from '../common/device/types.js';
 import { HV_E_FAIL, HV_S_CONT, HV_S_OK, ICMSGTYPE_KVPEXCHANGE, KVP_OP_GET, KVP_OP_REGISTER, KVP_OP_SET, REG_SZ } from '../common/wire/constants.js';
 import { decodeKvp, encodeKvp, readExchange, readVariant, replyFrom, type KvpMessage } from '../common/wire/kvp.js';
 import type { Decoded } from '../common/wire/layout.js';
 import { cstringBytes } from '../common/wire/strings.js';
 import { encodeIcPacket } from '../common/wire/host.js';
-import { SimChannel, type KernelAnswer } from './channel.js';
-import { systemClock } from './clock.js';
-import { serveMessages } from './echo-daemon.js';
+import { serveMessages } from '../test/lib/sim-daemon.js';
 import { FreebsdKvpDriver } from './kvp-freebsd.js';
-import { DEFAULT_TIMEOUTS } from './timeouts.js';
 import type { SimulatorOptions } from './host-api.js';
-import { createMemoryDevice } from './memory-device.js';
 import { SIM_POLLIN, SimErrno } from './node.js';
-import { createSimulator } from './simulator.js';
+import { bareEnv, expectKernelTimeout, fakeTimersPerTest, openExclusive, openRegistered, simulatorNode, startDaemon } from '../test/lib/sim-helpers.js';
 
 const MSG = 7430;
 
-function setup(extra: Partial<SimulatorOptions> = {}) {
-  const host = createSimulator({ flavor: 'freebsd', ...extra });
-  const node = host.nodes.find((n) => n.name === 'hv_kvp_dev')!;
-  const dev = (): Device => createMemoryDevice(node, { flavor: 'freebsd', service: 'kvp' });
-  return { host, node, dev };
-}
+const setup = (extra: Partial<SimulatorOptions> = {}) => simulatorNode('freebsd', 'hv_kvp_dev', 'kvp', extra);
 
 const text = (b: Buffer): string => cstringBytes(b).toString('utf8');
 const msgOf = (b: Buffer): KvpMessage => decodeKvp(b, 'freebsd') as KvpMessage;
 
 /** A registered daemon answering with `handler`; records what it read. */
-async function daemon(dev: Device, handler: (m: KvpMessage) => Buffer | undefined) {
-  await dev.open();
-  await dev.register();
-  const seen: Buffer[] = [];
-  const ac = new AbortController();
-  const done = serveMessages(dev, (b) => (seen.push(b), handler(msgOf(b))), ac.signal);
-  return { seen, stop: () => (ac.abort(), dev.close(), done) };
-}
+const daemon = (dev: Device, handler: (m: KvpMessage) => Buffer | undefined) => startDaemon(dev, serveMessages, (b: Buffer) => handler(msgOf(b)));
 
 /** A GET/ENUMERATE reply: status 0, key and value as NUL-terminated UTF-8. */
 function exchangeReply(variant: 'kvp_get' | 'kvp_enum_data', key: string, value: string): Buffer {
@@ -43,14 +27,12 @@ function exchangeReply(variant: 'kvp_get' | 'kvp_enum_data', key: string, value:
   return encodeKvp('freebsd', { error: HV_S_OK }, variant, { data });
 }
 
-beforeEach(() => vi.useFakeTimers());
-afterEach(() => vi.useRealTimers());
+fakeTimersPerTest();
 
 describe('FreeBSD hv_kvp_dev: open and registration', () => {
   it('a second open fails with the negative -EBUSY (F1); the Device maps it to EBUSY', async () => {
     const { node, dev } = setup();
-    const first = node.open({ pid: 1 });
-    expect(() => node.open({ pid: 2 })).toThrow(expect.objectContaining({ errno: '-EBUSY' }));
+    const first = openExclusive(node, '-EBUSY');
     await expect(dev().open()).rejects.toMatchObject({ code: 'EBUSY', op: 'open' });
     first.release();
     expect(() => node.open({ pid: 3 }).release()).not.toThrow();
@@ -244,10 +226,7 @@ describe('FreeBSD hv_kvp_dev: device semantics', () => {
     f.write(encodeKvp('freebsd', { operation: KVP_OP_REGISTER }));
     const p = host.kvp({ op: 'get', pool: 0, key: 'slow' });
     const req = await f.read(MSG);
-    await vi.advanceTimersByTimeAsync(4999);
-    expect(host.status().kvp.outstanding).toBe(true);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(await p).toMatchObject({ outcome: 'timeout', status: HV_E_FAIL, ms: 5000 });
+    await expectKernelTimeout(host, 'kvp', p, 5000);
     expect(f.write(replyFrom(req, HV_S_OK))).toBe(MSG);
     // daemon_busy was cleared by that write: the next request reaches the daemon.
     const q = host.kvp({ op: 'get', pool: 0, key: 'next' });
@@ -303,9 +282,8 @@ describe('FreeBSD hv_kvp_dev: device semantics', () => {
   });
 
   it('a conversion failure (unknown host op) fails the write with EINVAL, but the host still gets the status', async () => {
-    const answers: KernelAnswer[] = [];
-    const channel = new SimChannel({ taken: () => {}, answer: (_id, a) => answers.push(a) });
-    const driver = new FreebsdKvpDriver({ channel, clock: systemClock, timeouts: DEFAULT_TIMEOUTS.freebsd }, []);
+    const { channel, env, answers } = bareEnv('freebsd');
+    const driver = new FreebsdKvpDriver(env, []);
     const f = driver.nodes[0]!.open({ pid: 1 });
     f.write(encodeKvp('freebsd', { operation: KVP_OP_REGISTER }));
     const payload = Buffer.alloc(MSG);
@@ -332,9 +310,7 @@ describe('FreeBSD hv_kvp_dev: device semantics', () => {
 
   it('removal: the request in progress is dropped, calls fail EBADF/EGONE, open fails until restore; the old file stays dead', async () => {
     const { host, dev } = setup();
-    const d = dev();
-    await d.open();
-    await d.register();
+    const d = await openRegistered(dev());
     const p = host.kvp({ op: 'get', pool: 0, key: 'a' });
     await vi.advanceTimersByTimeAsync(0);
     host.remove();
@@ -347,8 +323,7 @@ describe('FreeBSD hv_kvp_dev: device semantics', () => {
     host.restore();
     await expect(d.write(Buffer.alloc(MSG))).rejects.toMatchObject({ code: 'EBADF' });
     await expect(d.waitReadable()).rejects.toMatchObject({ code: 'EGONE' });
-    await other.open();
-    await other.register();
+    await openRegistered(other);
     expect(host.status().kvp).toMatchObject({ open: true, registered: true, outstanding: false });
     other.close();
     d.close();
@@ -356,9 +331,7 @@ describe('FreeBSD hv_kvp_dev: device semantics', () => {
 
   it('removal fails a read that is still blocked', async () => {
     const { host, dev } = setup();
-    const d = dev();
-    await d.open();
-    await d.register();
+    const d = await openRegistered(dev());
     const read = d.read();
     host.remove();
     await expect(read).rejects.toBeInstanceOf(DeviceError);

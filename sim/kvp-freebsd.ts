@@ -12,7 +12,7 @@ import { kvpMsgSize } from '../common/wire/structs.js';
 import type { RingPacket } from './channel.js';
 import { DriverFile } from './driver-file.js';
 import type { HnDevice } from './host-api.js';
-import { finishReply, icMsgType, negotiateReply, receiveBuffer, type IcVersions } from './ic-reply.js';
+import { answerNegotiate, finishReply, icMsgType, receiveBuffer, type IcVersions } from './ic-reply.js';
 import type { DriverEnv, KernelService, ServiceStatus } from './kernel-service.js';
 import { freebsdToDaemon, freebsdToHost } from './kvp-convert-freebsd.js';
 import { SIM_POLLIN, SimErrno, type OpenContext, type SimFile, type SimNode } from './node.js';
@@ -183,8 +183,7 @@ export class FreebsdKvpDriver implements KernelService {
         return;
       }
       if (!pkt.raw && icMsgType(receiveBuffer(pkt.data, ICMSG_HDR)) === ICMSGTYPE_NEGOTIATE) {
-        const r = negotiateReply(pkt.data, VERSIONS);
-        this.env.channel.answer(pkt.id, { status: r.status, outcome: 'kernel', packet: r.packet });
+        answerNegotiate(this.env.channel, pkt, VERSIONS);
         continue;
       }
       // Every other packet is a KVP request, whatever its type (no length or type check: F11).

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Device } from '../common/device/types.js';
 import {
   HV_E_FAIL,
@@ -14,24 +14,15 @@ import {
 import { decodeIcPacket, encodeHostKvp, encodeIcPacket } from '../common/wire/host.js';
 import { decodeKvp, encodeKvp, readExchange, readVariant, replyFrom, type KvpMessage } from '../common/wire/kvp.js';
 import { cstringBytes } from '../common/wire/strings.js';
-import { SimChannel, type KernelAnswer } from './channel.js';
-import { systemClock } from './clock.js';
-import { serveMessages } from './echo-daemon.js';
+import { serveMessages } from '../test/lib/sim-daemon.js';
 import type { SimulatorOptions } from './host-api.js';
 import { LinuxKvpDriver } from './kvp-linux.js';
-import { createMemoryDevice } from './memory-device.js';
 import { SIM_POLLERR, SIM_POLLHUP, SIM_POLLIN, SIM_POLLRDNORM, type SimFile } from './node.js';
-import { createSimulator } from './simulator.js';
-import { DEFAULT_TIMEOUTS } from './timeouts.js';
+import { bareEnv, expectKernelTimeout, fakeTimersPerTest, openExclusive, openRegistered, simulatorNode, startDaemon } from '../test/lib/sim-helpers.js';
 
 const MSG = 7432;
 
-function setup(extra: Partial<SimulatorOptions> = {}) {
-  const host = createSimulator({ flavor: 'linux', ...extra });
-  const node = host.nodes.find((n) => n.name === 'vmbus/hv_kvp')!;
-  const dev = (): Device => createMemoryDevice(node, { flavor: 'linux', service: 'kvp' });
-  return { host, node, dev };
-}
+const setup = (extra: Partial<SimulatorOptions> = {}) => simulatorNode('linux', 'vmbus/hv_kvp', 'kvp', extra);
 
 const text = (b: Buffer): string => cstringBytes(b).toString('utf8');
 const msgOf = (b: Buffer): KvpMessage => decodeKvp(b, 'linux') as KvpMessage;
@@ -45,23 +36,15 @@ async function registered(node: { open: (c: { pid: number }) => SimFile }, op = 
   return f;
 }
 
-async function daemon(dev: Device, handler: (m: KvpMessage) => Buffer | undefined) {
-  await dev.open();
-  const reg = await dev.register();
-  const seen: Buffer[] = [];
-  const ac = new AbortController();
-  const done = serveMessages(dev, (b) => (seen.push(b), handler(msgOf(b))), ac.signal);
-  return { reg, seen, stop: () => (ac.abort(), dev.close(), done) };
-}
+/** A registered daemon answering with `handler`; `seen` holds the raw requests. */
+const daemon = (dev: Device, handler: (m: KvpMessage) => Buffer | undefined) => startDaemon(dev, serveMessages, (b: Buffer) => handler(msgOf(b)));
 
-beforeEach(() => vi.useFakeTimers());
-afterEach(() => vi.useRealTimers());
+fakeTimersPerTest();
 
 describe('Linux /dev/vmbus/hv_kvp: open and registration', () => {
   it('one opener: a second open fails EBUSY (a positive errno here)', async () => {
     const { node, dev } = setup();
-    node.open({ pid: 1 });
-    expect(() => node.open({ pid: 2 })).toThrow(expect.objectContaining({ errno: 'EBUSY' }));
+    openExclusive(node, 'EBUSY');
     await expect(dev().open()).rejects.toMatchObject({ code: 'EBUSY' });
   });
 
@@ -144,9 +127,8 @@ describe('Linux /dev/vmbus/hv_kvp: requests', () => {
   });
 
   it('a non-zero daemon status goes to the host alone: the body is not converted', async () => {
-    const answers: KernelAnswer[] = [];
-    const channel = new SimChannel({ taken: () => {}, answer: (_id, a) => answers.push(a) });
-    const driver = new LinuxKvpDriver({ channel, clock: systemClock, timeouts: DEFAULT_TIMEOUTS.linux }, { getValueAtEnumOffset: false });
+    const { channel, env, answers } = bareEnv('linux');
+    const driver = new LinuxKvpDriver(env, { getValueAtEnumOffset: false });
     const f = await registered(driver.nodes[0]!);
     const payload = encodeHostKvp({ operation: KVP_OP_ENUMERATE, pool: 0, index: 3 }) as Buffer;
     channel.send({ id: 1, data: encodeIcPacket({ msgtype: ICMSGTYPE_KVPEXCHANGE }, payload), raw: false });
@@ -222,10 +204,7 @@ describe('Linux /dev/vmbus/hv_kvp: timeouts, close, single slot, removal', () =>
     const f = await registered(node);
     const p = host.kvp({ op: 'get', pool: 0, key: 'k' });
     const req = await f.read(MSG);
-    await vi.advanceTimersByTimeAsync(29_999);
-    expect(host.status().kvp.outstanding).toBe(true);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(await p).toMatchObject({ outcome: 'timeout', status: HV_E_FAIL, ms: 30_000 });
+    await expectKernelTimeout(host, 'kvp', p, 30_000);
     expect(() => f.write(replyFrom(req, HV_S_OK))).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
   });
 
@@ -264,9 +243,7 @@ describe('Linux /dev/vmbus/hv_kvp: timeouts, close, single slot, removal', () =>
 
   it('removal: a blocked read fails EBADF, opens fail ENOENT until restore, the old file stays dead', async () => {
     const { host, node, dev } = setup();
-    const d = dev();
-    await d.open();
-    await d.register();
+    const d = await openRegistered(dev());
     const read = d.read();
     host.remove();
     await expect(read).rejects.toMatchObject({ code: 'EBADF' });
@@ -279,14 +256,13 @@ describe('Linux /dev/vmbus/hv_kvp: timeouts, close, single slot, removal', () =>
   });
 
   it('too-short packets are dropped without an answer; the next packet is read', async () => {
-    const answers: [number, KernelAnswer][] = [];
-    const channel = new SimChannel({ taken: () => {}, answer: (id, a) => answers.push([id, a]) });
-    const driver = new LinuxKvpDriver({ channel, clock: systemClock, timeouts: DEFAULT_TIMEOUTS.linux }, { getValueAtEnumOffset: false });
+    const { channel, env, ids } = bareEnv('linux');
+    const driver = new LinuxKvpDriver(env, { getValueAtEnumOffset: false });
     const f = await registered(driver.nodes[0]!);
     channel.send({ id: 1, data: Buffer.alloc(27), raw: false });
     channel.send({ id: 2, data: encodeIcPacket({ msgtype: ICMSGTYPE_KVPEXCHANGE }, encodeHostKvp({ operation: KVP_OP_GET, pool: 0, key: 'x' }) as Buffer), raw: false });
     f.write(replyFrom(await f.read(MSG), HV_S_OK));
-    expect(answers.map(([id]) => id)).toEqual([2]);
+    expect(ids).toEqual([2]);
     expect(channel.pending).toBe(0);
   });
 });

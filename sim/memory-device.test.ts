@@ -1,10 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { registerDevice } from '../common/device/handshake.js';
 import { DeviceError, type Service } from '../common/device/types.js';
 import { KVP_OP_REGISTER, KVP_OP_REGISTER1, type Flavor } from '../common/wire/constants.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { createMemoryDevice } from './memory-device.js';
 import { SIM_POLLHUP, SIM_POLLIN, SimErrno, type SimFile, type SimNode } from './node.js';
+import { fakeTimersPerTest } from '../test/lib/sim-helpers.js';
 import { Watchers } from './watchers.js';
 
 /** A scripted node: records writes, answers reads from a queue, poll from a variable. */
@@ -46,8 +47,7 @@ function scripted(opts: { openErr?: string; replies?: Buffer[]; writeReturns?: n
 
 const device = (node: SimNode, flavor: Flavor, service: Service) => createMemoryDevice(node, { flavor, service });
 
-beforeEach(() => vi.useFakeTimers());
-afterEach(() => vi.useRealTimers());
+fakeTimersPerTest();
 
 describe('memory device: errors', () => {
   it('open: a negative or odd errno is EBUSY (F1); a plain one is kept; messages name op and path', async () => {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FLAVORS, HV_E_FAIL, HV_S_OK, KVP_OP_REGISTER, KVP_OP_REGISTER1 } from '../common/wire/constants.js';
 import type { SimClock } from './clock.js';
 import { encodeKvp, replyFrom } from '../common/wire/kvp.js';
-import { serveMessages } from './echo-daemon.js';
+import { serveMessages } from '../test/lib/sim-daemon.js';
 import { createMemoryDevice } from './memory-device.js';
 import { SIM_POLLERR, SIM_POLLHUP } from './node.js';
 import { createSimulator } from './simulator.js';

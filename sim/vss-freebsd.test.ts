@@ -1,13 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { hostIoctlOs, ioctlNumbers } from '../common/device/ioctl.js';
 import type { Device } from '../common/device/types.js';
 import { HV_E_FAIL, HV_S_OK, HV_VSS_CHECK, HV_VSS_FREEZE, HV_VSS_THAW, VSS_FAIL, VSS_SUCCESS } from '../common/wire/constants.js';
 import { decodeFreebsdVss, encodeFreebsdVss, type FreebsdVssMessage } from '../common/wire/vss.js';
-import { serveOpts } from './echo-daemon.js';
+import { serveOpts } from '../test/lib/sim-daemon.js';
 import type { SimulatorOptions } from './host-api.js';
 import { createMemoryDevice } from './memory-device.js';
 import { SIM_POLLIN, type SimFile, type SimNode } from './node.js';
 import { createSimulator } from './simulator.js';
+import { expectKernelTimeout, fakeTimersPerTest, startDaemon } from '../test/lib/sim-helpers.js';
 
 const IOC = ioctlNumbers(hostIoctlOs());
 
@@ -19,23 +20,23 @@ function setup(extra: Partial<SimulatorOptions> = {}) {
   return { host, fs, app, dev };
 }
 
+/** setup() with the fs daemon (pid 1) and then the app (pid 2) open. */
+function bothOpen() {
+  const s = setup();
+  const fsf = s.fs.open({ pid: 1 });
+  return { ...s, fsf, appf: s.app.open({ pid: 2 }) };
+}
+
 /** IOCHVVSSREAD on a file. */
 const fetch = (f: SimFile): FreebsdVssMessage => decodeFreebsdVss(f.ioctl(IOC.IOCHVVSSREAD, Buffer.alloc(64)).out) as FreebsdVssMessage;
 /** IOCHVVSSWRITE on a file. */
 const ack = (f: SimFile, m: FreebsdVssMessage, status: number): { ret: number; out: Buffer } =>
   f.ioctl(IOC.IOCHVVSSWRITE, encodeFreebsdVss({ opt: m.opt, msgid: m.msgid, status }));
 
-async function daemon(d: Device, handler: (m: FreebsdVssMessage) => number | undefined) {
-  await d.open();
-  await d.register();
-  const seen: FreebsdVssMessage[] = [];
-  const ac = new AbortController();
-  const done = serveOpts(d, (m) => (seen.push(m), handler(m)), ac.signal);
-  return { seen, stop: () => (ac.abort(), d.close(), done) };
-}
+/** A registered daemon answering with `handler`; `seen` holds the requests it fetched. */
+const daemon = (d: Device, handler: (m: FreebsdVssMessage) => number | undefined) => startDaemon(d, serveOpts, handler);
 
-beforeEach(() => vi.useFakeTimers());
-afterEach(() => vi.useRealTimers());
+fakeTimersPerTest();
 
 describe('FreeBSD hv_fsvss_dev / hv_appvss_dev: devices', () => {
   it('opening fsvss is the registration; a second open and a second app open fail EBUSY', () => {
@@ -117,9 +118,7 @@ describe('FreeBSD VSS: requests', () => {
   });
 
   it('CHECK/FREEZE go to the app first, then the fs daemon; THAW to the fs daemon first, then the app', async () => {
-    const { host, fs, app } = setup();
-    const fsf = fs.open({ pid: 1 });
-    const appf = app.open({ pid: 2 });
+    const { host, fsf, appf } = bothOpen();
     const p = host.vss('freeze');
     await vi.advanceTimersByTimeAsync(0);
     expect([appf.poll(), fsf.poll()]).toEqual([SIM_POLLIN, 0]);
@@ -137,9 +136,7 @@ describe('FreeBSD VSS: requests', () => {
   });
 
   it('an app failure ends the chain: the fs daemon never sees the request', async () => {
-    const { host, fs, app } = setup();
-    const fsf = fs.open({ pid: 1 });
-    const appf = app.open({ pid: 2 });
+    const { host, fsf, appf } = bothOpen();
     const p = host.vss('check');
     await vi.advanceTimersByTimeAsync(0);
     ack(appf, fetch(appf), VSS_FAIL);
@@ -158,16 +155,11 @@ describe('FreeBSD VSS: requests', () => {
     ack(appf, m, VSS_SUCCESS);
     // "Fatal": the request left the app's ack queue and entered no other; a new fs daemon does not get it.
     expect(fs.open({ pid: 4 }).poll()).toBe(0);
-    await vi.advanceTimersByTimeAsync(14_999);
-    expect(host.status().vss.outstanding).toBe(true);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(await p).toMatchObject({ outcome: 'timeout', status: HV_E_FAIL, ms: 15_000 });
+    await expectKernelTimeout(host, 'vss', p, 15_000);
   });
 
   it('one 15 s timeout covers the whole chain; a late ack returns 0 and changes nothing (F15)', async () => {
-    const { host, fs, app } = setup();
-    const fsf = fs.open({ pid: 1 });
-    const appf = app.open({ pid: 2 });
+    const { host, fsf, appf } = bothOpen();
     const p = host.vss('check');
     await vi.advanceTimersByTimeAsync(10_000);
     ack(appf, fetch(appf), VSS_SUCCESS);

@@ -17,10 +17,8 @@ import {
   HV_VSS_THAW,
   ICMSGTYPE_NEGOTIATE,
   ICMSG_HDR,
-  IC_FRAMEWORK_VERSION,
   VSS_FAIL,
   VSS_HBU_NO_AUTO_RECOVERY,
-  VSS_MSG_VERSION,
   VSS_OP_FREEZE,
   VSS_OP_GET_DM_INFO,
   VSS_OP_HOT_BACKUP,
@@ -28,19 +26,16 @@ import {
   VSS_SUCCESS,
 } from '../common/wire/constants.js';
 import { isWireError } from '../common/wire/errors.js';
-import { locate } from '../common/wire/layout.js';
-import { HOST_VSS_MSG, vssMsgSize } from '../common/wire/structs.js';
+import { vssMsgSize } from '../common/wire/structs.js';
 import { decodeFreebsdVss, encodeFreebsdVss } from '../common/wire/vss.js';
 import type { KernelOutcome, RingPacket } from './channel.js';
 import { nanotimeSource } from './clock.js';
 import { DriverFile } from './driver-file.js';
-import { finishReply, icMsgType, negotiateReply, receiveBuffer, type IcVersions } from './ic-reply.js';
+import { answerNegotiate, finishReply, icMsgType, receiveBuffer } from './ic-reply.js';
 import type { DriverEnv, KernelService, ServiceStatus } from './kernel-service.js';
 import { SIM_POLLIN, SimErrno, type SimFile, type SimNode } from './node.js';
+import { HOST_FLAGS_AT, HOST_OP_AT, VSS_VERSIONS } from './vss-host-fields.js';
 
-const VERSIONS: IcVersions = { framework: [IC_FRAMEWORK_VERSION], message: [VSS_MSG_VERSION] };
-const HOST_OP_AT = ICMSG_HDR + locate(HOST_VSS_MSG, 'operation').offset;
-const HOST_FLAGS_AT = ICMSG_HDR + locate(HOST_VSS_MSG, 'flags').offset;
 const OPT_SIZE = vssMsgSize('freebsd');
 /** Preallocated request slots (hv_vss_init_send_receive_queue). */
 const REQUEST_SLOTS = 4;
@@ -163,8 +158,7 @@ export class FreebsdVssDriver implements KernelService {
     for (let pkt = this.env.channel.take(); pkt; pkt = this.env.channel.take()) {
       const host = pkt.raw ? pkt.data : receiveBuffer(pkt.data, ICMSG_HDR + vssMsgSize('linux'));
       if (!pkt.raw && icMsgType(host) === ICMSGTYPE_NEGOTIATE) {
-        const r = negotiateReply(pkt.data, VERSIONS);
-        this.env.channel.answer(pkt.id, { status: r.status, outcome: 'kernel', packet: r.packet });
+        answerNegotiate(this.env.channel, pkt, VSS_VERSIONS);
         continue;
       }
       const op = pkt.raw ? -1 : host.readUInt8(HOST_OP_AT);

@@ -1,19 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Device } from '../common/device/types.js';
 import { HV_E_FAIL, HV_S_OK, VSS_OP_FREEZE, VSS_OP_HOT_BACKUP, VSS_OP_REGISTER, VSS_OP_REGISTER1, VSS_OP_THAW } from '../common/wire/constants.js';
 import { decodeLinuxVss, encodeLinuxVss, type LinuxVssMessage } from '../common/wire/vss.js';
-import { serveMessages } from './echo-daemon.js';
+import { serveMessages } from '../test/lib/sim-daemon.js';
 import type { SimulatorOptions } from './host-api.js';
-import { createMemoryDevice } from './memory-device.js';
 import { SIM_POLLIN, SIM_POLLRDNORM, type SimFile, type SimNode } from './node.js';
-import { createSimulator } from './simulator.js';
+import { expectKernelTimeout, fakeTimersPerTest, openExclusive, openRegistered, simulatorNode, startDaemon } from '../test/lib/sim-helpers.js';
 
-function setup(extra: Partial<SimulatorOptions> = {}) {
-  const host = createSimulator({ flavor: 'linux', ...extra });
-  const node = host.nodes.find((n) => n.name === 'vmbus/hv_vss')!;
-  const dev = (): Device => createMemoryDevice(node, { flavor: 'linux', service: 'vss' });
-  return { host, node, dev };
-}
+const setup = (extra: Partial<SimulatorOptions> = {}) => simulatorNode('linux', 'vmbus/hv_vss', 'vss', extra);
 
 const reg = (op = VSS_OP_REGISTER1): Buffer => encodeLinuxVss({ operation: op });
 const answer = (error: number): Buffer => encodeLinuxVss({ error });
@@ -25,32 +19,27 @@ async function registered(node: SimNode): Promise<SimFile> {
   return f;
 }
 
-async function daemon(dev: Device, handler: (m: LinuxVssMessage) => number | undefined) {
-  await dev.open();
-  await dev.register();
-  const seen: LinuxVssMessage[] = [];
-  const ac = new AbortController();
-  const done = serveMessages(
+/** serveMessages for Linux VSS: requests decoded, the handler's error code sent back as a 12-byte reply. */
+function serveVss(dev: Device, handler: (m: LinuxVssMessage) => number | undefined, signal: AbortSignal): Promise<unknown> {
+  return serveMessages(
     dev,
     (b) => {
-      const m = decodeLinuxVss(b) as LinuxVssMessage;
-      seen.push(m);
-      const e = handler(m);
+      const e = handler(decodeLinuxVss(b) as LinuxVssMessage);
       return e === undefined ? undefined : answer(e);
     },
-    ac.signal,
+    signal,
   );
-  return { seen, stop: () => (ac.abort(), dev.close(), done) };
 }
 
-beforeEach(() => vi.useFakeTimers());
-afterEach(() => vi.useRealTimers());
+/** A registered daemon answering with `handler`; `seen` holds the decoded requests. */
+const daemon = (dev: Device, handler: (m: LinuxVssMessage) => number | undefined) => startDaemon(dev, serveVss, handler);
+
+fakeTimersPerTest();
 
 describe('Linux /dev/vmbus/hv_vss: registration', () => {
   it('writes must be exactly 12 bytes; op 129 queues a bare u32 129, READY once it is read', async () => {
     const { host, node } = setup();
-    const f = node.open({ pid: 1 });
-    expect(() => node.open({ pid: 2 })).toThrow(expect.objectContaining({ errno: 'EBUSY' }));
+    const f = openExclusive(node, 'EBUSY');
     expect(() => f.write(Buffer.concat([reg(), Buffer.alloc(1)]))).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
     expect(f.write(reg())).toBe(12);
     expect(f.poll()).toBe(SIM_POLLIN | SIM_POLLRDNORM);
@@ -126,10 +115,7 @@ describe('Linux /dev/vmbus/hv_vss: requests', () => {
     const f = await registered(node);
     const p = host.vss('freeze');
     await f.read(12);
-    await vi.advanceTimersByTimeAsync(899_999);
-    expect(host.status().vss.outstanding).toBe(true);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(await p).toMatchObject({ outcome: 'timeout', status: HV_E_FAIL, ms: 900_000 });
+    await expectKernelTimeout(host, 'vss', p, 900_000);
     expect(() => f.write(answer(0))).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
     const q = host.vss('thaw');
     await f.read(12);
@@ -171,9 +157,7 @@ describe('Linux /dev/vmbus/hv_vss: requests', () => {
 
   it('removal: pollers see POLLERR|POLLHUP, readers EBADF, opens ENOENT until restore', async () => {
     const { host, node, dev } = setup();
-    const d = dev();
-    await d.open();
-    await d.register();
+    const d = await openRegistered(dev());
     const waiting = d.waitReadable();
     const reading = d.read();
     host.remove();

@@ -12,9 +12,7 @@ import {
   ICMSGTYPE_NEGOTIATE,
   ICMSGTYPE_VSS,
   ICMSG_HDR,
-  IC_FRAMEWORK_VERSION,
   VSS_HBU_NO_AUTO_RECOVERY,
-  VSS_MSG_VERSION,
   VSS_OP_FREEZE,
   VSS_OP_GET_DM_INFO,
   VSS_OP_HOT_BACKUP,
@@ -22,25 +20,15 @@ import {
   VSS_OP_REGISTER1,
   VSS_OP_THAW,
 } from '../common/wire/constants.js';
-import { locate } from '../common/wire/layout.js';
-import { HOST_VSS_MSG, LINUX_VSS_HANDSHAKE_REPLY_SIZE, vssMsgSize } from '../common/wire/structs.js';
+import { LINUX_VSS_HANDSHAKE_REPLY_SIZE, vssMsgSize } from '../common/wire/structs.js';
 import { encodeLinuxVss } from '../common/wire/vss.js';
-import type { KernelOutcome, RingPacket } from './channel.js';
-import { finishReply, icMsgType, negotiateReply, receiveBuffer, type IcVersions } from './ic-reply.js';
-import type { DriverEnv, KernelService, ServiceStatus } from './kernel-service.js';
-import { LinuxTransport } from './linux-transport.js';
-import { SimErrno, type SimNode } from './node.js';
+import type { RingPacket } from './channel.js';
+import { answerNegotiate, finishReply, icMsgType, receiveBuffer } from './ic-reply.js';
+import type { DriverEnv, ServiceStatus } from './kernel-service.js';
+import { LinuxUtilDriver, READY, USERSPACE_REQ } from './linux-util-driver.js';
+import { SimErrno } from './node.js';
+import { HOST_FLAGS_AT, HOST_OP_AT, VSS_VERSIONS } from './vss-host-fields.js';
 
-const INIT = 0;
-const READY = 1;
-const HOSTMSG_RECEIVED = 2;
-const USERSPACE_REQ = 3;
-const USERSPACE_RECV = 4;
-const DYING = 5;
-
-const VERSIONS: IcVersions = { framework: [IC_FRAMEWORK_VERSION], message: [VSS_MSG_VERSION] };
-const HOST_OP_AT = ICMSG_HDR + locate(HOST_VSS_MSG, 'operation').offset;
-const HOST_FLAGS_AT = ICMSG_HDR + locate(HOST_VSS_MSG, 'flags').offset;
 const DAEMON_OPS = new Set([VSS_OP_FREEZE, VSS_OP_THAW, VSS_OP_HOT_BACKUP]);
 
 export interface LinuxVssQuirks {
@@ -48,64 +36,48 @@ export interface LinuxVssQuirks {
   hotBackupFlagsFromReplyOp: boolean;
 }
 
-interface Transaction {
-  pkt: RingPacket;
-  host: Buffer;
-  cancel: () => void;
-}
-
 /** Linux hv_vss: the transport node plus the service state machine. */
-export class LinuxVssDriver implements KernelService {
-  readonly nodes: readonly SimNode[];
-  private readonly transport = new LinuxTransport('vmbus/hv_vss');
-  private state = INIT;
+export class LinuxVssDriver extends LinuxUtilDriver {
   /** A daemon completed REGISTER1 (for status only: the state machine can reach READY without one). */
   private registered = false;
-  private tx: Transaction | undefined;
 
   constructor(
-    private readonly env: DriverEnv,
+    env: DriverEnv,
     private readonly quirks: LinuxVssQuirks,
   ) {
-    this.transport.bind({ onMsg: (d) => this.onMsg(d), onReset: () => this.onReset() });
-    this.nodes = [this.transport];
-    env.channel.attach(() => this.drain());
+    super(env, 'vmbus/hv_vss');
   }
 
   status(): ServiceStatus {
     return { open: this.transport.isOpen, registered: this.registered, outstanding: this.tx !== undefined };
   }
 
-  remove(): void {
-    this.state = DYING;
+  override remove(): void {
+    super.remove();
     this.registered = false;
-    this.tx?.cancel();
-    this.tx = undefined;
-    this.transport.destroy();
   }
 
-  restore(): void {
-    this.state = INIT;
-    this.transport.reload();
+  /** Packets that waited in the ring while the driver was gone are read at once, daemon or not. */
+  override restore(): void {
+    super.restore();
     this.drain();
   }
 
   /** The channel callback: unlike KVP, packets are read with or without a daemon, one transaction at a time. */
-  private drain(): void {
+  protected drain(): void {
     while (this.state <= READY) {
       const pkt = this.env.channel.take();
       if (!pkt) return;
       if (pkt.raw) {
         if (this.state < READY) this.env.channel.answer(pkt.id, { status: HV_E_FAIL, outcome: 'no-daemon' });
-        else return this.begin(pkt, pkt.data.length > 0 && pkt.data.readUInt8(0) === VSS_OP_FREEZE);
+        else return this.request(pkt, pkt.data.length > 0 && pkt.data.readUInt8(0) === VSS_OP_FREEZE);
         continue;
       }
       // Shorter than the headers, or than headers + hv_vss_msg: dropped, never answered.
       if (pkt.data.length < ICMSG_HDR) continue;
       const type = icMsgType(pkt.data);
       if (type === ICMSGTYPE_NEGOTIATE) {
-        const r = negotiateReply(pkt.data, VERSIONS);
-        this.env.channel.answer(pkt.id, { status: r.status, outcome: 'kernel', packet: r.packet });
+        answerNegotiate(this.env.channel, pkt, VSS_VERSIONS);
         continue;
       }
       if (type !== ICMSGTYPE_VSS || pkt.data.length < ICMSG_HDR + vssMsgSize('linux')) continue;
@@ -116,7 +88,7 @@ export class LinuxVssDriver implements KernelService {
           this.env.channel.answer(pkt.id, { status: HV_E_FAIL, outcome: 'no-daemon', packet: finishReply(host, HV_E_FAIL, pkt.data.length) });
           continue;
         }
-        return this.begin(pkt, op === VSS_OP_FREEZE);
+        return this.request(pkt, op === VSS_OP_FREEZE);
       }
       // GET_DM_INFO (flags 0), CREATE, DELETE, BU_COMPLETE, AUTO_RECOVER and unknown ops: S_OK from the kernel,
       // which then runs the poll wrapper: the state becomes READY even when no daemon ever registered.
@@ -127,21 +99,13 @@ export class LinuxVssDriver implements KernelService {
   }
 
   /** vss_send_op: a 12-byte message with only the op set; FREEZE waits 900 s, the rest 30 s. */
-  private begin(pkt: RingPacket, freeze: boolean): void {
-    this.state = HOSTMSG_RECEIVED;
+  private request(pkt: RingPacket, freeze: boolean): void {
     const host = pkt.raw ? pkt.data : receiveBuffer(pkt.data, 0);
-    const ms = freeze ? this.env.timeouts.vssFreeze : this.env.timeouts.vss;
-    const cancel = this.env.clock.setTimer(ms, () => this.timeout());
-    this.tx = { pkt, host, cancel };
     const msg = pkt.raw ? pkt.data : encodeLinuxVss({ operation: host.readUInt8(HOST_OP_AT) });
-    this.state = USERSPACE_REQ;
-    if (!this.transport.send(msg)) {
-      this.respond(undefined, HV_E_FAIL, 'no-daemon');
-      this.state = READY;
-    }
+    this.begin(pkt, host, freeze ? this.env.timeouts.vssFreeze : this.env.timeouts.vss, msg);
   }
 
-  private onMsg(data: Buffer): void {
+  protected onMsg(data: Buffer): void {
     if (data.length !== vssMsgSize('linux')) throw new SimErrno('EINVAL', `write of ${data.length} bytes, hv_vss_msg is ${vssMsgSize('linux')}`);
     const op = data.readUInt8(0);
     if (op === VSS_OP_REGISTER || op === VSS_OP_REGISTER1) {
@@ -155,16 +119,12 @@ export class LinuxVssDriver implements KernelService {
       return;
     }
     if (this.state !== USERSPACE_REQ) throw new SimErrno('EINVAL', 'transaction not active');
-    this.state = USERSPACE_RECV;
     const tx = this.tx;
     if (tx && !tx.pkt.raw && tx.host.readUInt8(HOST_OP_AT) === VSS_OP_HOT_BACKUP) {
       // The spec says the kernel forces flags 5 for HOT_BACKUP; the code tests the reply's byte 0 instead.
       if (!this.quirks.hotBackupFlagsFromReplyOp || op === VSS_OP_HOT_BACKUP) tx.host.writeUInt32LE(VSS_HBU_NO_AUTO_RECOVERY, HOST_FLAGS_AT);
     }
-    if (tx) {
-      this.respond(data, data.readInt32LE(0), 'answered');
-      this.pollWrapper();
-    }
+    this.replied(data, data.readInt32LE(0));
   }
 
   private registerDone(): void {
@@ -172,34 +132,9 @@ export class LinuxVssDriver implements KernelService {
     this.pollWrapper();
   }
 
-  private pollWrapper(): void {
-    if (this.state === DYING) return;
-    this.state = READY;
-    this.drain();
-  }
-
-  private timeout(): void {
-    this.respond(undefined, HV_E_FAIL, 'timeout');
-    this.pollWrapper();
-  }
-
-  private onReset(): void {
+  protected override onReset(): void {
     this.registered = false;
     // The kernel never thaws: a daemon that dies frozen leaves the file systems frozen.
-    if (this.tx) this.respond(undefined, HV_E_FAIL, 'daemon-closed');
-    if (this.state !== DYING) this.state = INIT;
-  }
-
-  private respond(daemon: Buffer | undefined, error: number, outcome: KernelOutcome): void {
-    const tx = this.tx;
-    if (!tx) return;
-    this.tx = undefined;
-    tx.cancel();
-    const status = error >>> 0;
-    if (tx.pkt.raw) {
-      this.env.channel.answer(tx.pkt.id, { status, outcome, ...(daemon ? { reply: Buffer.from(daemon) } : {}) });
-      return;
-    }
-    this.env.channel.answer(tx.pkt.id, { status, outcome, packet: finishReply(tx.host, status, tx.pkt.data.length) });
+    super.onReset();
   }
 }

@@ -267,10 +267,8 @@ export function decodeHostKvp(payload: Buffer, operation: number): HostKvpExchan
 
 // ---------------------------------------------------------------- IP info (ops 4, 5)
 
-/** hv_kvp_ip_msg as the host fills or reads it (strings in UTF-16LE on the wire). */
-export interface HostIpInfo {
-  operation: number;
-  pool: number;
+/** The address fields of hv_kvp_ip_msg (kvp_ip_val), strings as text. */
+export interface HostIpAddresses {
   adapterId: string;
   addrFamily: number;
   dhcpEnabled: number;
@@ -278,6 +276,12 @@ export interface HostIpInfo {
   subNet: string;
   gateWay: string;
   dnsAddr: string;
+}
+
+/** hv_kvp_ip_msg as the host fills or reads it (strings in UTF-16LE on the wire). */
+export interface HostIpInfo extends HostIpAddresses {
+  operation: number;
+  pool: number;
 }
 
 const IP_FIELDS = [

@@ -3,11 +3,11 @@
  * handler build the reply, write it back. Tests use them to play the
  * daemon against the simulator; they are not the real daemons.
  */
-import { hostIoctlOs, ioctlNumbers } from '../common/device/ioctl.js';
-import type { Device } from '../common/device/types.js';
-import { VSS_FAIL } from '../common/wire/constants.js';
-import { isWireError } from '../common/wire/errors.js';
-import { decodeFreebsdVss, encodeFreebsdVss, type FreebsdVssMessage } from '../common/wire/vss.js';
+import { hostIoctlOs, ioctlNumbers } from '../../common/device/ioctl.js';
+import type { Device } from '../../common/device/types.js';
+import { VSS_FAIL } from '../../common/wire/constants.js';
+import { isWireError } from '../../common/wire/errors.js';
+import { decodeFreebsdVss, encodeFreebsdVss, type FreebsdVssMessage } from '../../common/wire/vss.js';
 
 /** Reply bytes for one request, or undefined to leave it unanswered. */
 export type MessageHandler = (request: Buffer) => Buffer | undefined | Promise<Buffer | undefined>;

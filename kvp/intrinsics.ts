@@ -1,0 +1,172 @@
+/**
+ * The Auto pool (pool 2): ten computed keys the host reads with ENUMERATE,
+ * index 0 upward (kvp.md section 6). Formats follow each flavor's C daemon
+ * where hosts and tools may parse them, and fix the pitfalls:
+ *
+ * - FullyQualifiedDomainName is looked up again after a short cache, with a
+ *   timeout, and falls back to the hostname, never to an error text (L5, F25).
+ * - IntegrationServicesVersion: Linux reports the kernel's registration reply
+ *   ("3.1", "Unknown version" before it); FreeBSD, whose kernel sends none,
+ *   reports "hvguest <package version>" instead of the C daemon's constant
+ *   "BSD Pre-Release version" (F26).
+ * - NetworkAddressIPv4/IPv6 are read fresh on every request, loopback
+ *   excluded on both flavors (F24; the FreeBSD C daemon listed lo0), IPv6
+ *   link-local included on Linux as its C daemon does and excluded on
+ *   FreeBSD unless `linkLocal` asks (F24). FreeBSD ends each item with ";",
+ *   Linux joins with ";". A long list is cut after a whole item.
+ * - OS values are computed once (they change only with a reboot); FreeBSD
+ *   fills OSMajorVersion/OSMinorVersion from the release (F26).
+ * - No value exceeds 2047 UTF-8 bytes or the 1022 UTF-16 units the kernel
+ *   passes on (F7).
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { hostname, networkInterfaces, machine, release, type as osType } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../common/log.js';
+import { runProgram } from '../common/os/run.js';
+import type { Flavor } from '../common/wire/constants.js';
+import { flattenInterfaces, isLinkLocal6, type InterfaceTable } from './net-addrs.js';
+import { createFqdn, getentLookup, type CanonicalNameLookup } from './net-fqdn.js';
+import { fitList, fitText, VALUE_LIMIT, type ListStyle } from './net-lists.js';
+import { osInfo, type OsFacts, type OsInfo } from './os-info.js';
+import type { Intrinsics } from './types.js';
+
+/** The Auto-pool keys in ENUMERATE index order. */
+export const INTRINSIC_KEYS = [
+  'FullyQualifiedDomainName',
+  'IntegrationServicesVersion',
+  'NetworkAddressIPv4',
+  'NetworkAddressIPv6',
+  'OSBuildNumber',
+  'OSName',
+  'OSMajorVersion',
+  'OSMinorVersion',
+  'OSVersion',
+  'ProcessorArchitecture',
+] as const;
+
+export type IntrinsicKey = (typeof INTRINSIC_KEYS)[number];
+
+/** System facts the intrinsic values come from; each one replaceable in tests. */
+export interface IntrinsicsSys {
+  hostname(): string;
+  networkInterfaces(): InterfaceTable;
+  osFacts(): OsFacts;
+  canonicalName: CanonicalNameLookup;
+  /** hvguest's own version (package.json). */
+  packageVersion(): string;
+  now(): number;
+}
+
+export interface IntrinsicsOptions {
+  flavor: Flavor;
+  /** Linux: the version string of the kernel's registration reply, undefined before it. */
+  version?: () => string | undefined;
+  sys?: Partial<IntrinsicsSys>;
+  /** List IPv6 link-local addresses; default true on Linux, false on FreeBSD. */
+  linkLocal?: boolean;
+  /** FQDN cache lifetime (default 30 s) and lookup timeout (default 2 s). */
+  fqdnTtlMs?: number;
+  fqdnTimeoutMs?: number;
+  log?: Pick<Logger, 'debug' | 'warn'>;
+}
+
+/** Linux's C daemon answers this until the kernel's registration reply arrives. */
+export const UNKNOWN_VERSION = 'Unknown version';
+
+/** The ten Auto-pool values for one flavor; `at(i)` for i outside 0..9 is undefined. */
+export function createIntrinsics(opts: IntrinsicsOptions): Intrinsics {
+  const { flavor } = opts;
+  const sys: IntrinsicsSys = { ...defaultSys(flavor), ...opts.sys };
+  const linkLocal = opts.linkLocal ?? flavor === 'linux';
+  const style: ListStyle = flavor === 'freebsd' ? 'terminated' : 'joined';
+  let warned = false;
+  const fqdn = createFqdn({
+    hostname: sys.hostname,
+    lookup: sys.canonicalName,
+    ttlMs: opts.fqdnTtlMs,
+    timeoutMs: opts.fqdnTimeoutMs,
+    now: sys.now,
+    onFallback: (host, reason) => {
+      // Once at warn, then debug: the host polls every few seconds.
+      (warned ? opts.log?.debug : opts.log?.warn)?.call(opts.log, { op: 'enumerate', pool: 2, key: 'FullyQualifiedDomainName', host, reason }, 'no canonical name; reporting the hostname');
+      warned = true;
+    },
+  });
+  let os: OsInfo | undefined;
+  const osValue = (k: keyof OsInfo) => () => (os ??= osInfo(flavor, sys.osFacts()))[k];
+
+  const addresses = (family: 4 | 6) => () => {
+    const items = flattenInterfaces(sys.networkInterfaces())
+      .filter((a) => a.family === family && !a.loopback && (linkLocal || !isLinkLocal6(a.address)))
+      .map((a) => a.address);
+    const { text, dropped } = fitList(items, style, VALUE_LIMIT);
+    if (dropped) opts.log?.debug({ op: 'enumerate', pool: 2, key: `NetworkAddressIPv${family}`, dropped }, 'address list cut to fit the value field');
+    return text;
+  };
+
+  const values: Record<IntrinsicKey, () => string | Promise<string>> = {
+    FullyQualifiedDomainName: fqdn,
+    IntegrationServicesVersion: () =>
+      flavor === 'freebsd' ? `hvguest ${sys.packageVersion()}` : (opts.version?.() ?? UNKNOWN_VERSION),
+    NetworkAddressIPv4: addresses(4),
+    NetworkAddressIPv6: addresses(6),
+    OSBuildNumber: osValue('osBuildNumber'),
+    OSName: osValue('osName'),
+    OSMajorVersion: osValue('osMajorVersion'),
+    OSMinorVersion: osValue('osMinorVersion'),
+    OSVersion: osValue('osVersion'),
+    ProcessorArchitecture: osValue('processorArchitecture'),
+  };
+
+  return {
+    async at(index) {
+      const key = Number.isInteger(index) ? INTRINSIC_KEYS[index] : undefined;
+      if (key === undefined) return undefined;
+      return { key, value: fitText(await values[key](), VALUE_LIMIT) };
+    },
+  };
+}
+
+/** The real system, for one flavor. */
+function defaultSys(flavor: Flavor): IntrinsicsSys {
+  const getent = ['/usr/bin/getent', '/bin/getent'].find((p) => existsSync(p)) ?? '/usr/bin/getent';
+  return {
+    hostname,
+    networkInterfaces,
+    osFacts: () => ({ sysname: osType(), release: release(), machine: machine(), readFile: readText }),
+    canonicalName: getentLookup(runProgram, flavor, getent),
+    packageVersion: hvguestVersion,
+    now: Date.now,
+  };
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+let pkgVersion: string | undefined;
+
+/** hvguest's version from the nearest package.json named "hvguest" (source tree or dist/). */
+export function hvguestVersion(): string {
+  if (pkgVersion !== undefined) return pkgVersion;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const text = readText(join(dir, 'package.json'));
+    if (text !== undefined) {
+      try {
+        const pkg = JSON.parse(text) as { name?: string; version?: string };
+        if (pkg.name === 'hvguest' && pkg.version) return (pkgVersion = pkg.version);
+      } catch {
+        // not JSON: keep looking upward
+      }
+    }
+    dir = dirname(dir);
+  }
+  return (pkgVersion = 'unknown');
+}

@@ -1,0 +1,146 @@
+/**
+ * Every network interface with its MAC, including those without an
+ * address or not running (which os.networkInterfaces() omits), and the
+ * choice of one interface for a GET_IP_INFO MAC.
+ *
+ * Several interfaces can share one MAC: on Linux an SR-IOV VF enslaved to
+ * its netvsc interface, a bond or bridge and its ports; on FreeBSD hn(4),
+ * its VF and the lagg(4) that carries hn's configuration in non-transparent
+ * VF mode (vf.md). The answer must describe the interface that holds the
+ * IP configuration (pitfalls L18): see chooseAdapter.
+ */
+import { basename } from 'node:path';
+import type { Flavor } from '../common/wire/constants.js';
+import { isLinkLocal6, type IfAddr } from './net-addrs.js';
+
+/** One interface as the link layer sees it. */
+export interface Link {
+  name: string;
+  /** Lower-case, colon-separated. */
+  mac: string;
+  /** A lagg, bond or bridge: exists to carry its ports' configuration. */
+  aggregate: boolean;
+  /** The Hyper-V synthetic NIC: FreeBSD hn(4), Linux hv_netvsc. */
+  synthetic: boolean;
+  /** Enslaved to another interface (lagg/bond/bridge port, Linux netvsc VF). */
+  port: boolean;
+}
+
+/** Read-only view of /sys/class/net, replaceable in tests. */
+export interface SysfsReader {
+  readdir(path: string): string[];
+  readFile(path: string): string | undefined;
+  readlink(path: string): string | undefined;
+  exists(path: string): boolean;
+}
+
+/** Links from Linux sysfs: /sys/class/net/IF/address and the master/bonding/bridge/driver entries. */
+export function linuxLinks(fs: SysfsReader, root = '/sys/class/net'): Link[] {
+  const links: Link[] = [];
+  for (const name of fs.readdir(root)) {
+    const dir = `${root}/${name}`;
+    const mac = normalizeMac(fs.readFile(`${dir}/address`) ?? '');
+    if (!mac) continue;
+    const driver = fs.readlink(`${dir}/device/driver`);
+    links.push({
+      name,
+      mac,
+      aggregate: fs.exists(`${dir}/bonding`) || fs.exists(`${dir}/bridge`),
+      synthetic: driver !== undefined && basename(driver) === 'hv_netvsc',
+      port: fs.exists(`${dir}/master`),
+    });
+  }
+  return links;
+}
+
+/**
+ * Links from FreeBSD `ifconfig -a` text: a block per interface starting
+ * "name: flags=...", with "ether MAC", "groups: ...", "laggport: IF" lines.
+ */
+export function parseIfconfig(text: string): Link[] {
+  const blocks: { name: string; mac: string; groups: string[]; laggports: string[] }[] = [];
+  for (const line of text.split('\n')) {
+    const head = /^(\S+?): flags=/.exec(line);
+    if (head) {
+      blocks.push({ name: head[1]!, mac: '', groups: [], laggports: [] });
+      continue;
+    }
+    const b = blocks[blocks.length - 1];
+    if (!b) continue;
+    const words = line.trim().split(/\s+/);
+    if (words[0] === 'ether' && words[1]) b.mac = normalizeMac(words[1]);
+    else if (words[0] === 'groups:') b.groups.push(...words.slice(1));
+    else if (words[0] === 'laggport:' && words[1]) b.laggports.push(words[1]);
+  }
+  const ports = new Set(blocks.flatMap((b) => b.laggports));
+  return blocks
+    .filter((b) => b.mac)
+    .map((b) => ({
+      name: b.name,
+      mac: b.mac,
+      aggregate: b.groups.includes('lagg') || b.laggports.length > 0,
+      synthetic: /^hn\d+$/.test(b.name),
+      port: ports.has(b.name),
+    }));
+}
+
+/** Links known only from the addresses libuv reported (fallback when the full list is unavailable). */
+export function linksFromAddrs(addrs: readonly IfAddr[], flavor: Flavor): Link[] {
+  const seen = new Map<string, Link>();
+  for (const a of addrs) {
+    if (seen.has(a.iface) || a.loopback || a.mac === '00:00:00:00:00:00') continue;
+    seen.set(a.iface, {
+      name: a.iface,
+      mac: a.mac,
+      aggregate: flavor === 'freebsd' ? /^lagg\d+$/.test(a.iface) : /^(bond|br)\d/.test(a.iface),
+      synthetic: flavor === 'freebsd' && /^hn\d+$/.test(a.iface),
+      port: false,
+    });
+  }
+  return [...seen.values()];
+}
+
+/** "00:15:5D:0A:0B:0C" or "00-15-5d-..." → "00:15:5d:0a:0b:0c"; anything that is not six hex pairs → "". */
+export function normalizeMac(text: string): string {
+  const m = text.trim().toLowerCase().replace(/-/g, ':');
+  return /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m) ? m : '';
+}
+
+/** 2: a global address; 1: only link-local; 0: no address. */
+function configLevel(name: string, addrs: readonly IfAddr[]): number {
+  const own = addrs.filter((a) => a.iface === name && !a.loopback);
+  if (own.some((a) => a.family === 4 || !isLinkLocal6(a.address))) return 2;
+  return own.length ? 1 : 0;
+}
+
+/** The interfaces with this MAC, best first, and the reasons for the order. */
+export interface AdapterChoice {
+  chosen: Link;
+  /** Every interface with the MAC, in preference order (chosen first). */
+  candidates: Link[];
+}
+
+/**
+ * The interface that answers for `mac` (exact, case-insensitive match; the
+ * FreeBSD C daemon's prefix match let "" match the first NIC). Among
+ * interfaces sharing the MAC, prefer the one holding IP configuration
+ * (global address over link-local only over none), then an aggregate
+ * (lagg/bond/bridge: it exists to carry the configuration), then the
+ * synthetic NIC over a VF, then a non-port; ties keep the OS order.
+ */
+export function chooseAdapter(mac: string, links: readonly Link[], addrs: readonly IfAddr[]): AdapterChoice | undefined {
+  const want = normalizeMac(mac);
+  if (!want) return undefined;
+  const score = (l: Link) => [configLevel(l.name, addrs), +l.aggregate, +l.synthetic, +!l.port];
+  const candidates = links
+    .filter((l) => l.mac === want)
+    .map((l, i) => ({ l, s: score(l), i }))
+    .sort((a, b) => compareScores(b.s, a.s) || a.i - b.i)
+    .map((x) => x.l);
+  return candidates.length ? { chosen: candidates[0]!, candidates } : undefined;
+}
+
+function compareScores(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}
