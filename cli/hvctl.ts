@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { msgCommand } from './msg.js';
+import { kvpCommand } from './kvp.js';
 
 /** Run hvctl with argv (without node and script); returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
         setExitCode: (c) => (code = c),
       }),
     );
+  program.addCommand(kvpCommand({ writeOut: (t) => void process.stdout.write(t), writeErr: (t) => void process.stderr.write(t), setExitCode: (c) => (code = c) }));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -263,3 +263,12 @@ describe('memory sink', () => {
     expect(out.lines).toHaveLength(1);
   });
 });
+
+describe('syslog lines quote control characters', () => {
+  it('a newline in a message cannot start a second syslog line', async () => {
+    const { toSyslogLine } = await import('./log.js');
+    const r = toSyslogLine(JSON.stringify({ level: 40, msg: 'bad adapter a\nFAKE: root login', op: 'x\ry' }));
+    expect(r.text).not.toMatch(/[\n\r]/);
+    expect(r.text).toContain('a\\x0aFAKE');
+  });
+});

@@ -165,7 +165,9 @@ export function toSyslogLine(line: string): { priority: number; text: string } {
   const parts: string[] = [];
   if (typeof rec.msg === 'string' && rec.msg !== '') parts.push(rec.msg);
   for (const [k, v] of Object.entries(rec)) if (!SYSLOG_OMIT.has(k)) parts.push(`${k}=${renderValue(v)}`);
-  return { priority: syslogPriority(typeof rec.level === 'number' ? rec.level : 30), text: parts.join(' ') };
+  // Messages can quote host-supplied text: a control character must not start a forged syslog line.
+  const text = parts.join(' ').replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return { priority: syslogPriority(typeof rec.level === 'number' ? rec.level : 30), text };
 }
 
 /** A LineSink that sends each pino line to syslog(3); call openlog first. */

@@ -193,3 +193,21 @@ describe('hvguestVersion', () => {
     expect(hvguestVersion()).toBe(pkg.version);
   });
 });
+
+describe('createIntrinsics, failures of the machine', () => {
+  it('answers an empty value and warns when a fact cannot be read, so the host walk goes on', async () => {
+    const warn = vi.fn();
+    const i = createIntrinsics({
+      flavor: 'linux',
+      log: { warn, debug: vi.fn() },
+      sys: sys({
+        networkInterfaces: () => {
+          throw new Error('EMFILE');
+        },
+      }),
+    });
+    expect(await i.at(2)).toEqual({ key: 'NetworkAddressIPv4', value: '' });
+    expect(await i.at(9)).toEqual({ key: 'ProcessorArchitecture', value: 'x86_64' });
+    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ key: 'NetworkAddressIPv4', err: 'EMFILE' }), expect.any(String));
+  });
+});

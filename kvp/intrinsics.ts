@@ -75,10 +75,10 @@ export interface IntrinsicsOptions {
 /** Linux's C daemon answers this until the kernel's registration reply arrives. */
 export const UNKNOWN_VERSION = 'Unknown version';
 
-/** The ten Auto-pool values for one flavor; `at(i)` for i outside 0..9 is undefined. */
+/** The ten Auto-pool values for one flavor; `at(i)` for i outside 0..9 is undefined; never rejects. */
 export function createIntrinsics(opts: IntrinsicsOptions): Intrinsics {
   const { flavor } = opts;
-  const sys: IntrinsicsSys = { ...defaultSys(flavor), ...opts.sys };
+  const sys: IntrinsicsSys = { ...defaultSys(), ...opts.sys };
   const linkLocal = opts.linkLocal ?? flavor === 'linux';
   const style: ListStyle = flavor === 'freebsd' ? 'terminated' : 'joined';
   let warned = false;
@@ -124,19 +124,26 @@ export function createIntrinsics(opts: IntrinsicsOptions): Intrinsics {
     async at(index) {
       const key = Number.isInteger(index) ? INTRINSIC_KEYS[index] : undefined;
       if (key === undefined) return undefined;
-      return { key, value: fitText(await values[key](), VALUE_LIMIT) };
+      try {
+        return { key, value: fitText(await values[key](), VALUE_LIMIT) };
+      } catch (e) {
+        // An unreadable fact is an empty value, not a failed ENUMERATE walk.
+        opts.log?.warn({ op: 'enumerate', pool: 2, key, err: e instanceof Error ? e.message : String(e) }, 'intrinsic value unavailable');
+        return { key, value: '' };
+      }
     },
   };
 }
 
 /** The real system, for one flavor. */
-function defaultSys(flavor: Flavor): IntrinsicsSys {
+function defaultSys(): IntrinsicsSys {
   const getent = ['/usr/bin/getent', '/bin/getent'].find((p) => existsSync(p)) ?? '/usr/bin/getent';
   return {
     hostname,
     networkInterfaces,
     osFacts: () => ({ sysname: osType(), release: release(), machine: machine(), readFile: readText }),
-    canonicalName: getentLookup(runProgram, flavor, getent),
+    // getent's dialect is the running system's, whatever flavor is spoken.
+    canonicalName: getentLookup(runProgram, process.platform === 'freebsd' ? 'freebsd' : 'linux', getent),
     packageVersion: hvguestVersion,
     now: Date.now,
   };

@@ -48,8 +48,16 @@ export interface IpInfoOptions extends IpContext {
   timeoutMs?: number;
 }
 
-/** Answer GET_IP_INFO for the interface with `req.adapterId` as MAC; `{error}` when no interface has it. */
+/** Answer GET_IP_INFO for the interface with `req.adapterId` as MAC; `{error}` when no interface has it. Never throws. */
 export async function getIpInfo(req: IpInfoRequest, ctx: IpInfoOptions): Promise<IpInfo | { error: string }> {
+  try {
+    return await answer(req, ctx);
+  } catch (e) {
+    return { error: `get_ip_info ${JSON.stringify(req.adapterId)}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+async function answer(req: IpInfoRequest, ctx: IpInfoOptions): Promise<IpInfo | { error: string }> {
   const sys: IpInfoSys = { ...defaultSys(), ...ctx.sys };
   const timeoutMs = ctx.timeoutMs ?? 1500;
   const { flavor, log } = ctx;
@@ -63,7 +71,9 @@ export async function getIpInfo(req: IpInfoRequest, ctx: IpInfoOptions): Promise
   const others = candidates.slice(1).map((l) => l.name);
   (others.length ? log?.info : log?.debug)?.call(log, { op, mac: req.adapterId, iface: chosen.name, others }, 'interface chosen for MAC');
 
-  const own = addrs.filter((a) => a.iface === chosen.name && !a.loopback);
+  // IPv4 first, as getifaddrs lists them; libuv groups Linux label
+  // addresses ("eth0:1") apart from their device. The sort is stable.
+  const own = addrs.filter((a) => a.iface === chosen.name && !a.loopback).sort((a, b) => a.family - b.family);
   const [gateways, dns, dhcp] = await Promise.all([
     (flavor === 'linux'
       ? linuxGateways(ctx.run, sys.ipPath, chosen.name, timeoutMs)
@@ -78,10 +88,16 @@ export async function getIpInfo(req: IpInfoRequest, ctx: IpInfoOptions): Promise
 /** Every interface with its MAC; the libuv view when the full list cannot be read. */
 async function listLinks(ctx: IpInfoOptions, sys: IpInfoSys, addrs: IfAddr[], timeoutMs: number): Promise<Link[]> {
   try {
-    if (ctx.flavor === 'linux') return linuxLinks(sys.sysfs);
-    const r = await ctx.run(sys.ifconfigPath, ['-a'], { timeoutMs, maxOutput: 1024 * 1024 });
-    if (r.code !== 0 || r.timedOut || r.error) throw new Error(`${sys.ifconfigPath} -a: ${r.error ?? (r.timedOut ? 'timed out' : `status ${r.code}`)}`);
-    return parseIfconfig(r.stdout);
+    let links: Link[];
+    if (ctx.flavor === 'linux') links = linuxLinks(sys.sysfs);
+    else {
+      const r = await ctx.run(sys.ifconfigPath, ['-a'], { timeoutMs, maxOutput: 1024 * 1024 });
+      if (r.code !== 0 || r.timedOut || r.error) throw new Error(`${sys.ifconfigPath} -a: ${r.error ?? (r.timedOut ? 'timed out' : `status ${r.code}`)}`);
+      links = parseIfconfig(r.stdout);
+    }
+    // No /sys/class/net (some containers) or unparsable output.
+    if (links.length === 0) throw new Error('no interface with a MAC in the link list');
+    return links;
   } catch (e) {
     warnAnd(ctx, 'links', undefined)(e);
     return linksFromAddrs(addrs, ctx.flavor);
@@ -129,11 +145,14 @@ function warnAnd<T>(ctx: IpInfoOptions, part: string, fallback: T): (e: unknown)
   };
 }
 
+let ipPath: string | undefined;
+
 function defaultSys(): IpInfoSys {
   return {
     networkInterfaces,
     sysfs: realSysfs,
-    ipPath: ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? '/sbin/ip',
+    // Debian/Ubuntu /usr/sbin or /sbin, merged-/usr symlinks, Arch /usr/bin.
+    ipPath: (ipPath ??= ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p)) ?? '/sbin/ip'),
     ifconfigPath: '/sbin/ifconfig',
     netstatPath: '/usr/bin/netstat',
   };

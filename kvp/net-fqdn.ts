@@ -19,15 +19,15 @@ import type { Flavor } from '../common/wire/constants.js';
 /** Canonical name of `host`, or undefined when the lookup failed or timed out. */
 export type CanonicalNameLookup = (host: string, timeoutMs: number) => Promise<string | undefined>;
 
-/** The getent lookup for a flavor; `getent` is the program's absolute path. */
-export function getentLookup(run: Runner, flavor: Flavor, getent = '/usr/bin/getent'): CanonicalNameLookup {
+/** The getent lookup in the dialect of `system`'s getent; `getent` is the program's absolute path. */
+export function getentLookup(run: Runner, system: Flavor, getent = '/usr/bin/getent'): CanonicalNameLookup {
   return async (host, timeoutMs) => {
     // glibc getent parses options, so "--" keeps a hostname from being read
     // as one; FreeBSD's getent parses none and would look "--" up as a key.
-    const args = flavor === 'linux' ? ['ahosts', '--', host] : ['hosts', host];
+    const args = system === 'linux' ? ['ahosts', '--', host] : ['hosts', host];
     const r = await run(getent, args, { timeoutMs, maxOutput: 16 * 1024 });
     if (r.code !== 0 || r.timedOut || r.error) return undefined;
-    return parseGetent(r.stdout, flavor);
+    return parseGetent(r.stdout, system);
   };
 }
 
@@ -35,9 +35,9 @@ export function getentLookup(run: Runner, flavor: Flavor, getent = '/usr/bin/get
  * The canonical name in getent output: Linux `ahosts` "ADDR SOCKTYPE CANON"
  * (first line only), FreeBSD `hosts` "ADDR CANON ALIAS...".
  */
-export function parseGetent(stdout: string, flavor: Flavor): string | undefined {
+export function parseGetent(stdout: string, system: Flavor): string | undefined {
   const first = stdout.split('\n')[0]!.trim().split(/\s+/);
-  const name = flavor === 'linux' ? first[2] : first[1];
+  const name = system === 'linux' ? first[2] : first[1];
   return name ? name : undefined;
 }
 

@@ -8,7 +8,7 @@ import { chooseAdapter, linksFromAddrs, linuxLinks, normalizeMac, parseIfconfig,
  * mce0 (the VF) has none; all three share the MAC. Written from the
  * ifconfig(8) format; not captured on a live guest.
  */
-export const IFCONFIG_LAGG = `hn0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500
+const IFCONFIG_LAGG = `hn0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500
 \toptions=48001b<RXCSUM,TXCSUM,VLAN_MTU,VLAN_HWTAGGING,LINKSTATE,TXCSUM_IPV6>
 \tether 00:15:5d:aa:bb:01
 \tinet6 fe80::215:5dff:feaa:bb01%hn0 prefixlen 64 scopeid 0x1

@@ -26,6 +26,8 @@ export interface Link {
   port: boolean;
 }
 
+const NO_MAC = '00:00:00:00:00:00';
+
 /** Read-only view of /sys/class/net, replaceable in tests. */
 export interface SysfsReader {
   readdir(path: string): string[];
@@ -40,7 +42,8 @@ export function linuxLinks(fs: SysfsReader, root = '/sys/class/net'): Link[] {
   for (const name of fs.readdir(root)) {
     const dir = `${root}/${name}`;
     const mac = normalizeMac(fs.readFile(`${dir}/address`) ?? '');
-    if (!mac) continue;
+    // Loopback, tunnels and non-Ethernet links have no usable MAC.
+    if (!mac || mac === NO_MAC) continue;
     const driver = fs.readlink(`${dir}/device/driver`);
     links.push({
       name,
@@ -88,7 +91,7 @@ export function parseIfconfig(text: string): Link[] {
 export function linksFromAddrs(addrs: readonly IfAddr[], flavor: Flavor): Link[] {
   const seen = new Map<string, Link>();
   for (const a of addrs) {
-    if (seen.has(a.iface) || a.loopback || a.mac === '00:00:00:00:00:00') continue;
+    if (seen.has(a.iface) || a.loopback || a.mac === NO_MAC) continue;
     seen.set(a.iface, {
       name: a.iface,
       mac: a.mac,

@@ -167,7 +167,7 @@ export class PoolFile {
   }
 
   /** Run `fn` with the pool locked, recovered and current; errors become PoolError. */
-  private run<T>(op: string, fn: () => T): T {
+  private run<T>(op: string, fn: () => T, load = true): T {
     if (this.closed) throw new PoolError('EBADF', op, `${op} ${this.path}: the pool store is closed`, this.o.pool, this.path);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -189,7 +189,7 @@ export class PoolFile {
           }
           const look = this.journal.look();
           const gen = look.pending ? (this.recover(look.pending) ?? look.gen) : look.gen;
-          this.refresh(gen);
+          if (load) this.refresh(gen);
           const r = fn();
           ok = true;
           return r;
@@ -498,6 +498,11 @@ export class PoolFile {
 
   list(): PoolRecord[] {
     return this.run('list', () => this.image.records().map(toRecord));
+  }
+
+  /** Finish a change a crashed writer left (done by every operation anyway; the store calls it at open so a restarted daemon repairs at once). */
+  recoverNow(): void {
+    this.run('recover', () => undefined, false);
   }
 
   info(): PoolInfo {

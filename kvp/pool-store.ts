@@ -72,8 +72,8 @@ function ensureDir(fs: PoolFs, dir: string, mode: number, log: Logger | undefine
     return;
   }
   const st = fs.stat(dir);
-  if (st === undefined) throw Object.assign(new Error(`${dir}: vanished after mkdir`), { code: 'ENOENT' });
-  if ((st.mode & 0o170000) !== 0o040000) throw Object.assign(new Error(`${dir}: not a directory`), { code: 'ENOTDIR' });
+  if (st === undefined) throw Object.assign(new Error('vanished after mkdir'), { code: 'ENOENT' });
+  if ((st.mode & 0o170000) !== 0o040000) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   if ((st.mode & 0o004) !== 0 && (st.mode & 0o001) === 0) {
     log?.warn({ op: 'open', dir, mode: (st.mode & 0o7777).toString(8) }, 'pool directory is readable but not searchable by others (the C daemon created it 0604); left as is, chmod 755 to let unprivileged readers in');
   }
@@ -88,7 +88,7 @@ export function openPoolStore(opts: PoolStoreOptions): FilePoolStore {
   try {
     if (readOnly) {
       const st = fs.stat(opts.dir);
-      if (st === undefined) throw Object.assign(new Error(`${opts.dir}: no such directory`), { code: 'ENOENT' });
+      if (st === undefined) throw Object.assign(new Error('no such directory'), { code: 'ENOENT' });
     } else {
       ensureDir(fs, opts.dir, POOL_MODES[opts.flavor].dir, opts.log);
     }
@@ -98,6 +98,16 @@ export function openPoolStore(opts: PoolStoreOptions): FilePoolStore {
     }
     // New names must survive a power loss too (cloud-init complains when the files are missing, P13).
     if (!readOnly) fs.fsyncDir(opts.dir);
+    if (!readOnly) {
+      for (const f of files) {
+        try {
+          f.recoverNow();
+        } catch (e) {
+          // Busy or failing now: every later operation tries again, so opening need not fail for it.
+          opts.log?.warn({ op: 'open', file: f.path, errno: codeOf(e) }, `could not check the pool at open: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    }
   } catch (e) {
     for (const f of files) f.close();
     if (e instanceof PoolError) throw e;

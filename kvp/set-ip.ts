@@ -48,6 +48,7 @@ export interface SetIpResult {
   detail: string;
 }
 
+/** The helper's file name inside the helper directory (same on both flavors). */
 export const SET_IFCONFIG = 'hv_set_ifconfig';
 const HELPER_TIMEOUT_MS = 60_000;
 const HELPER_MAX_OUTPUT = 16 * 1024;
@@ -150,14 +151,19 @@ export async function setIpInfo(req: SetIpRequest, ctx: SetIpContext): Promise<S
   const mac = nic.mac ?? '';
   if (!isMac(mac)) return { status: HV_E_FAIL, detail: `${nic.name}: no usable MAC address (${show(mac)})` };
 
-  const files: ConfigFile[] =
-    ctx.flavor === 'freebsd'
-      ? [{ name: IP_DATA_FILE, text: ipDataText(v.value, nic.name, mac) }]
-      : [
-          { name: sysconfigFileName(nic.name), text: sysconfigText(v.value, nic.name, mac) },
-          { name: keyfileName(nic.name), text: keyfileText(v.value, nic.name, mac) },
-        ];
+  let files: ConfigFile[];
   let paths: string[];
+  try {
+    files =
+      ctx.flavor === 'freebsd'
+        ? [{ name: IP_DATA_FILE, text: ipDataText(v.value, nic.name, mac) }]
+        : [
+            { name: sysconfigFileName(nic.name), text: sysconfigText(v.value, nic.name, mac) },
+            { name: keyfileName(nic.name), text: keyfileText(v.value, nic.name, mac) },
+          ];
+  } catch (e) {
+    return { status: HV_E_FAIL, detail: `build config for ${nic.name}: ${(e as Error).message}` };
+  }
   try {
     paths = writeConfigFiles(ctx.configDir, files);
   } catch (e) {

@@ -262,7 +262,7 @@ export function lockWholeFile(fd: number, file: string, opts: LockOptions = {}):
         const left = deadline - s.now();
         if (left <= 0) {
           const pid = kind === 'fcntl' ? fcntlHolder(fd, os, s, mode) : undefined;
-          const who = pid !== undefined ? `held by pid ${pid}` : kind === 'flock' ? 'another process holds it (cloud-init takes flock)' : 'another process holds it';
+          const who = pid !== undefined ? `held by pid ${pid}` : kind === 'flock' ? 'another process holds it; cloud-init takes flock' : 'another process holds it';
           throw new LockError(
             'ETIMEDOUT',
             file,
