@@ -46,15 +46,18 @@ interface Opts {
   pidfile?: string;
 }
 
+/** "X on FreeBSD, Y on Linux" for a default path. */
+const both = (k: keyof typeof KVP_DEFAULTS.linux) => `${KVP_DEFAULTS.freebsd[k]} on FreeBSD, ${KVP_DEFAULTS.linux[k]} on Linux`;
+
 function command() {
   const f = runningFlavor();
   return daemonCommand(NAME, "Answer the Hyper-V host's Key-Value Pair (Data Exchange) requests.")
     .addOption(new Option('--flavor <FLAVOR>', 'kernel interface to speak (default: the running OS)').choices(['freebsd', 'linux']).default(f))
-    .option('--device <PATH>', `the KVP device node (default: ${KVP_DEFAULTS.freebsd.device} or ${KVP_DEFAULTS.linux.device})`)
-    .option('--pool-dir <DIR>', `pool files .kvp_pool_0..4 (default: ${KVP_DEFAULTS.freebsd.poolDir} or ${KVP_DEFAULTS.linux.poolDir})`)
-    .option('--helper-dir <DIR>', `helper scripts hv_get_dns_info, hv_get_dhcp_info, hv_set_ifconfig (default: ${KVP_DEFAULTS.freebsd.helperDir} or ${KVP_DEFAULTS.linux.helperDir})`)
-    .option('--config-dir <DIR>', `where IP injection writes its config files (default: ${KVP_DEFAULTS.freebsd.configDir} or ${KVP_DEFAULTS.linux.configDir})`)
-    .option('--pidfile <PATH>', `pidfile when detached (default: ${KVP_DEFAULTS.freebsd.pidfile} or ${KVP_DEFAULTS.linux.pidfile})`)
+    .option('--device <PATH>', `the KVP device node (default: ${both('device')})`)
+    .option('--pool-dir <DIR>', `pool files .kvp_pool_0..4 (default: ${both('poolDir')})`)
+    .option('--helper-dir <DIR>', `helper scripts hv_get_dns_info, hv_get_dhcp_info, hv_set_ifconfig (default: ${both('helperDir')})`)
+    .option('--config-dir <DIR>', `where IP injection writes its config files (default: ${both('configDir')})`)
+    .option('--pidfile <PATH>', `pidfile when detached (default: ${both('pidfile')})`)
     .addHelpText(
       'after',
       `

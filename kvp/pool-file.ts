@@ -20,8 +20,9 @@
  * before and after bytes and synced, then applied and synced, then the
  * journal is emptied. After a kill -9 at any point the next locked
  * operation by any hvguest process leaves the pool with either the old or
- * the new content: a torn or unstarted append is undone, a started SET or
- * DELETE is finished. Replay checks that the bytes on disk are still ours
+ * the new content: a torn or unstarted append is undone (even when another
+ * writer appended behind the torn bytes: their records are moved back into
+ * line), a started SET or DELETE is finished. Replay checks that the bytes on disk are still ours
  * (each byte equal to the before or after image) and leaves alone what
  * another writer changed since.
  *
@@ -81,7 +82,7 @@ const RACY_MS_COARSE = 2000;
 /** Above this many records a pool is reported once (growth is unbounded unless writers truncate, P23). */
 export const POOL_WARN_RECORDS = 50_000;
 
-type ReplayOutcome = 'already done' | 'finished' | 'undone' | 'left alone: changed by another writer since';
+type ReplayOutcome = 'already done' | 'not started' | 'finished' | 'undone' | 'left alone: changed by another writer since';
 
 /** Every byte of `got` equals the same byte of `a` or of `b`: a torn mix of the two, or either. */
 function mixOf(got: Buffer, a: Buffer, b: Buffer): boolean {
@@ -325,13 +326,32 @@ export class PoolFile {
         if (size <= e.size) return size === e.size ? 'undone' : other;
         const got = fs.pread(fd, Math.min(R, size - e.size), e.size);
         if (got.length === R && got.equals(e.post)) return 'already done';
-        // Torn: the bytes written so far are ours (or zeros a power loss left); cut them off.
-        if (size - e.size < R && mixOf(got, e.post.subarray(0, got.length), ZERO_RECORD.subarray(0, got.length))) {
+        // Torn: our first p bytes (or zeros a power loss left), then possibly whole records another writer appended behind them.
+        const p = (size - e.size) % R;
+        if (p === 0) return 'not started'; // whole records from someone else where ours would be: none of ours got there
+        if (!mixOf(got.subarray(0, p), e.post.subarray(0, p), ZERO_RECORD.subarray(0, p))) return other;
+        if (size - e.size === p) {
           fs.ftruncate(fd, e.size);
           fs.fdatasync(fd);
-          return 'undone';
+        } else {
+          // Their records start p bytes into ours, misaligned for every reader: move them back where ours began.
+          this.shiftBack(e.size, p, size);
         }
-        return other;
+        return 'undone';
+      }
+      case 'shift': {
+        const end = e.size + e.data.length;
+        if (size === end) {
+          if (fs.pread(fd, e.data.length, e.size).equals(e.data)) return 'already done';
+          return other;
+        }
+        if (size < end + e.gap || (size - end - e.gap) % R !== 0) return other;
+        fs.pwrite(fd, e.data, e.size);
+        if (size === end + e.gap) fs.ftruncate(fd, end);
+        fs.fdatasync(fd);
+        // More records were appended behind the gap while the repair was unfinished: move those too.
+        if (size > end + e.gap) this.shiftBack(end, e.gap, size);
+        return 'finished';
       }
       case 'delete': {
         if (e.size % R !== 0 || e.size < (e.index + 1) * R) return other;
@@ -367,6 +387,13 @@ export class PoolFile {
     }
   }
 
+  /** Journal and apply moving the bytes [at + gap, size) back to `at`, cutting the file after them. */
+  private shiftBack(at: number, gap: number, size: number): void {
+    const e: JournalEntry = { op: 'shift', size: at, gap, data: this.o.fs.pread(this.fd!, size - at - gap, at + gap) };
+    this.journal.write(e);
+    this.apply(e);
+  }
+
   /** Journal and apply the removal of record `index` from a file of `size` bytes (whole records). */
   private deleteAt(index: number, size: number): JournalEntry {
     const last = size / R - 1;
@@ -391,6 +418,10 @@ export class PoolFile {
       case 'delete':
         if (e.moved) fs.pwrite(fd, e.moved, e.index * R);
         fs.ftruncate(fd, e.size - R);
+        break;
+      case 'shift':
+        fs.pwrite(fd, e.data, e.size);
+        fs.ftruncate(fd, e.size + e.data.length);
         break;
     }
     fs.fdatasync(fd);

@@ -14,6 +14,7 @@ const ENTRIES: JournalEntry[] = [
   { op: 'append', size: 2560, post: rec('b', '1') },
   { op: 'delete', index: 0, size: 2 * 2560, pre: rec('a', '1'), moved: rec('b', '1') },
   { op: 'delete', index: 1, size: 2 * 2560, pre: rec('b', '1') },
+  { op: 'shift', size: 2 * 2560, gap: 1000, data: Buffer.concat([rec('z', '9'), rec('zz', '99')]) },
 ];
 
 describe('journal entries', () => {

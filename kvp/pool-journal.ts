@@ -12,7 +12,7 @@
  * "finished" and "changed by someone else since" apart.
  *
  * Layout: a 64-byte header (magic, generation), then entries, each
- * [u32 length][u32 json length][json][2560-byte blocks][sha256 of all before].
+ * [u32 length][u32 json length][json][byte parts (record images)][sha256 of all before].
  * Entries are appended, so a torn write of a new entry leaves the
  * previous one valid; replay uses the last valid entry.
  *
@@ -41,33 +41,56 @@ export const journalFileName = (n: number): string => `.hvguest_journal_${n}`;
  * - delete: record `index` (`pre`) goes away: `moved` (the last record) is
  *   copied over it and the file shrinks by one record; without `moved`
  *   the deleted record was the last one.
+ * - shift: repair after a torn append that another writer appended behind
+ *   (their records start `gap` bytes into our partial one): `data`, their
+ *   records as found, is written back at `size` and the file cut after it.
  */
 export type JournalEntry =
   | { op: 'set'; index: number; size: number; pre: Buffer; post: Buffer }
   | { op: 'append'; size: number; post: Buffer }
-  | { op: 'delete'; index: number; size: number; pre: Buffer; moved?: Buffer };
+  | { op: 'delete'; index: number; size: number; pre: Buffer; moved?: Buffer }
+  | { op: 'shift'; size: number; gap: number; data: Buffer };
 
 interface EntryHead {
   op: JournalEntry['op'];
   index?: number;
   size: number;
-  blocks: string[];
+  gap?: number;
+  /** Name and length of each byte part after the JSON, in order. */
+  parts: [string, number][];
 }
 
-const blockNames = (e: JournalEntry): string[] => (e.op === 'set' ? ['pre', 'post'] : e.op === 'append' ? ['post'] : e.moved ? ['pre', 'moved'] : ['pre']);
+function partsOf(e: JournalEntry): [string, Buffer][] {
+  switch (e.op) {
+    case 'set':
+      return [['pre', e.pre], ['post', e.post]];
+    case 'append':
+      return [['post', e.post]];
+    case 'delete':
+      return e.moved ? [['pre', e.pre], ['moved', e.moved]] : [['pre', e.pre]];
+    case 'shift':
+      return [['data', e.data]];
+  }
+}
 
 /** Encode one entry. */
 export function encodeEntry(e: JournalEntry): Buffer {
-  const names = blockNames(e);
-  const head: EntryHead = { op: e.op, size: e.size, blocks: names, ...('index' in e ? { index: e.index } : {}) };
+  const parts = partsOf(e);
+  const head: EntryHead = {
+    op: e.op,
+    size: e.size,
+    parts: parts.map(([n, b]) => [n, b.length]),
+    ...('index' in e ? { index: e.index } : {}),
+    ...('gap' in e ? { gap: e.gap } : {}),
+  };
   const json = Buffer.from(JSON.stringify(head), 'utf8');
-  const blocks = names.map((n) => (e as unknown as Record<string, Buffer>)[n]!);
-  const length = 8 + json.length + blocks.length * POOL_RECORD_SIZE + HASH_SIZE;
+  const length = 8 + json.length + parts.reduce((n, [, b]) => n + b.length, 0) + HASH_SIZE;
   const buf = Buffer.alloc(length);
   buf.writeUInt32LE(length, 0);
   buf.writeUInt32LE(json.length, 4);
   json.copy(buf, 8);
-  blocks.forEach((b, i) => b.copy(buf, 8 + json.length + i * POOL_RECORD_SIZE));
+  let off = 8 + json.length;
+  for (const [, b] of parts) off += b.copy(buf, off);
   createHash('sha256').update(buf.subarray(0, length - HASH_SIZE)).digest().copy(buf, length - HASH_SIZE);
   return buf;
 }
@@ -83,19 +106,27 @@ function decodeOne(buf: Buffer): JournalEntry | undefined {
   } catch {
     return undefined;
   }
-  const names = Array.isArray(head.blocks) ? head.blocks : [];
-  if (8 + jsonLen + names.length * POOL_RECORD_SIZE + HASH_SIZE !== buf.length) return undefined;
-  const b: Record<string, Buffer> = {};
-  names.forEach((n, i) => (b[n] = Buffer.from(buf.subarray(8 + jsonLen + i * POOL_RECORD_SIZE, 8 + jsonLen + (i + 1) * POOL_RECORD_SIZE))));
   const int = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-  if (!int(head.size)) return undefined;
+  if (!int(head.size) || !Array.isArray(head.parts)) return undefined;
+  const b: Record<string, Buffer> = {};
+  let off = 8 + jsonLen;
+  for (const part of head.parts) {
+    if (!Array.isArray(part) || typeof part[0] !== 'string' || !int(part[1])) return undefined;
+    b[part[0]] = Buffer.from(buf.subarray(off, off + part[1]));
+    off += part[1];
+  }
+  if (off + HASH_SIZE !== buf.length) return undefined;
+  const rec = (x: Buffer | undefined): x is Buffer => x !== undefined && x.length === POOL_RECORD_SIZE;
   switch (head.op) {
     case 'set':
-      return int(head.index) && b.pre && b.post ? { op: 'set', index: head.index, size: head.size, pre: b.pre, post: b.post } : undefined;
+      return int(head.index) && rec(b.pre) && rec(b.post) ? { op: 'set', index: head.index, size: head.size, pre: b.pre, post: b.post } : undefined;
     case 'append':
-      return b.post ? { op: 'append', size: head.size, post: b.post } : undefined;
+      return rec(b.post) ? { op: 'append', size: head.size, post: b.post } : undefined;
     case 'delete':
-      return int(head.index) && b.pre ? { op: 'delete', index: head.index, size: head.size, pre: b.pre, ...(b.moved ? { moved: b.moved } : {}) } : undefined;
+      if (!int(head.index) || !rec(b.pre) || (b.moved !== undefined && !rec(b.moved))) return undefined;
+      return { op: 'delete', index: head.index, size: head.size, pre: b.pre, ...(b.moved ? { moved: b.moved } : {}) };
+    case 'shift':
+      return int(head.gap) && b.data ? { op: 'shift', size: head.size, gap: head.gap, data: b.data } : undefined;
     default:
       return undefined;
   }

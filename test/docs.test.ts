@@ -51,11 +51,20 @@ describe('help and README agree', () => {
     }
   });
 
-  it('hvctl msg: every option in --help is in the README', async () => {
-    for (const sub of ['decode', 'encode']) {
-      const h = await help('hvctl', 'msg', sub);
-      expect(readme).toContain(`hvctl msg ${sub}`);
-      for (const o of h.options) expect(readme, `hvctl msg ${sub} --${o}`).toContain(`--${o}`);
+  it('hvctl: every subcommand and option in --help is in the README', async () => {
+    for (const group of (await help('hvctl')).commands) {
+      for (const sub of (await help('hvctl', group)).commands) {
+        const h = await help('hvctl', group, sub);
+        expect(readme).toMatch(new RegExp(`hvctl ${group} (\\w+\\|)*${sub}\\b`));
+        for (const o of h.options) expect(readme, `hvctl ${group} ${sub} --${o}`).toContain(`--${o}`);
+      }
     }
+  });
+
+  it('hv_kvp_daemon: every option in -h is in the README', async () => {
+    const r = await run(bin('hv_kvp_daemon'), ['-h']);
+    const section = readme.slice(readme.indexOf('### hv_kvp_daemon'), readme.indexOf('### hvctl kvp'));
+    for (const o of parseHelp(r.stdout).options) expect(section, `hv_kvp_daemon --${o}`).toMatch(new RegExp(`--${o}\\b`));
+    for (const flag of ['-n', '-d', '-h']) expect(section).toContain(flag);
   });
 });
