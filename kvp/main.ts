@@ -31,7 +31,7 @@ import { createKvpHandler } from './handlers.js';
 import { createIntrinsics } from './intrinsics.js';
 import { getIpInfo } from './ip-info.js';
 import { openPoolStore } from './pool-store.js';
-import { setIpInfo } from './set-ip.js';
+import { setIpInfo, sysfsInterfaces } from './set-ip.js';
 
 const NAME = 'hv_kvp_daemon';
 
@@ -44,6 +44,7 @@ interface Opts {
   helperDir?: string;
   configDir?: string;
   pidfile?: string;
+  sysfsNet?: string;
 }
 
 /** "X on FreeBSD, Y on Linux" for a default path. */
@@ -58,6 +59,7 @@ function command() {
     .option('--helper-dir <DIR>', `helper scripts hv_get_dns_info, hv_get_dhcp_info, hv_set_ifconfig (default: ${both('helperDir')})`)
     .option('--config-dir <DIR>', `where IP injection writes its config files (default: ${both('configDir')})`)
     .option('--pidfile <PATH>', `pidfile when detached (default: ${both('pidfile')})`)
+    .option('--sysfs-net <DIR>', 'Linux: where IP injection looks up network interfaces by VMBus id (default: /sys/class/net; for containers and tests)')
     .addHelpText(
       'after',
       `
@@ -104,7 +106,7 @@ async function runDaemon(o: Opts, log: Logger): Promise<number> {
       store,
       intrinsics: createIntrinsics({ flavor: o.flavor, version: () => version }),
       getIpInfo: (req) => getIpInfo(req, { ...ipCtx, log }),
-      setIpInfo: (req) => setIpInfo(req, { ...ipCtx, log }),
+      setIpInfo: (req) => setIpInfo(req, { ...ipCtx, log, ...(o.sysfsNet ? { sys: sysfsInterfaces(o.sysfsNet) } : {}) }),
       log,
       debug: o.debug,
     });

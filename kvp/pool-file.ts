@@ -19,12 +19,12 @@
  * Crash safety: each change is first written to the journal with the
  * before and after bytes and synced, then applied and synced, then the
  * journal is emptied. After a kill -9 at any point the next locked
- * operation by any hvguest process leaves the pool with either the old or
- * the new content: a torn or unstarted append is undone (even when another
- * writer appended behind the torn bytes: their records are moved back into
- * line), a started SET or DELETE is finished. Replay checks that the bytes on disk are still ours
- * (each byte equal to the before or after image) and leaves alone what
- * another writer changed since.
+ * operation by any hvguest process (and the store's open) leaves the pool
+ * with either the old or the new content: a torn or unstarted append is
+ * undone (even when another writer appended behind the torn bytes: their
+ * records are moved back into line), a started SET or DELETE is finished
+ * (pool-change.ts). Until then, readers that know nothing of the journal
+ * may see a torn record or, mid-delete, the moved record twice.
  *
  * A trailing partial record (a writer died mid-append, or a tool wrote
  * garbage) is ignored by readers and left in place until the file length
@@ -35,10 +35,11 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { HeldLock, LockMode } from '../common/os/locks.js';
+import { applyChange, replayChange, type ChangeTarget } from './pool-change.js';
 import { codeOf, poolError, PoolError } from './pool-error.js';
 import { decodeRecord, encodeRecord, POOL_RECORD_SIZE as R, poolFileName } from './pool-format.js';
 import { O, type FileStat, type PoolFs } from './pool-fs.js';
-import { isRecord, keyId, PoolImage, toRecord, type RecordSlot } from './pool-image.js';
+import { keyId, PoolImage, toRecord, type RecordSlot } from './pool-image.js';
 import { Journal, journalFileName, type JournalEntry } from './pool-journal.js';
 import type { PoolRecord } from './types.js';
 
@@ -81,17 +82,6 @@ const RACY_MS = 100;
 const RACY_MS_COARSE = 2000;
 /** Above this many records a pool is reported once (growth is unbounded unless writers truncate, P23). */
 export const POOL_WARN_RECORDS = 50_000;
-
-type ReplayOutcome = 'already done' | 'not started' | 'finished' | 'undone' | 'left alone: changed by another writer since';
-
-/** Every byte of `got` equals the same byte of `a` or of `b`: a torn mix of the two, or either. */
-function mixOf(got: Buffer, a: Buffer, b: Buffer): boolean {
-  if (got.length !== a.length) return false;
-  for (let i = 0; i < got.length; i++) if (got[i] !== a[i] && got[i] !== b[i]) return false;
-  return true;
-}
-
-const ZERO_RECORD = Buffer.alloc(R);
 
 export class PoolFile {
   readonly path: string;
@@ -281,12 +271,12 @@ export class PoolFile {
 
   // ---- the journal ---------------------------------------------------------
 
-  private size(): number {
-    return this.o.fs.fstat(this.fd!).size;
-  }
-
   private record(i: number): Buffer {
     return this.o.fs.pread(this.fd!, R, i * R);
+  }
+
+  private target(): ChangeTarget {
+    return { fs: this.o.fs, fd: this.fd!, journal: this.journal };
   }
 
   /** Finish or undo a change left in the journal (by a dead writer, or by our own failed one); returns the generation after it. */
@@ -298,7 +288,7 @@ export class PoolFile {
       }
       return undefined;
     }
-    const outcome = this.replay(e);
+    const outcome = replayChange(this.target(), e);
     this.journal.clear();
     this.seen = undefined;
     const level = outcome.startsWith('left') ? 'error' : 'warn';
@@ -306,132 +296,11 @@ export class PoolFile {
     return this.journal.generation();
   }
 
-  /** Bring the file from wherever `e` left it to its "after" state (or, for a partial append, its "before" state). */
-  private replay(e: JournalEntry): ReplayOutcome {
-    const fs = this.o.fs;
-    const fd = this.fd!;
-    const size = this.size();
-    const other = 'left alone: changed by another writer since' as const;
-    switch (e.op) {
-      case 'set': {
-        if (size < (e.index + 1) * R) return other;
-        const got = this.record(e.index);
-        if (got.equals(e.post)) return 'already done';
-        if (!mixOf(got, e.pre, e.post)) return other;
-        fs.pwrite(fd, e.post, e.index * R);
-        fs.fdatasync(fd);
-        return 'finished';
-      }
-      case 'append': {
-        if (size <= e.size) return size === e.size ? 'undone' : other;
-        const got = fs.pread(fd, Math.min(R, size - e.size), e.size);
-        if (got.length === R && got.equals(e.post)) return 'already done';
-        // Torn: our first p bytes (or zeros a power loss left), then possibly whole records another writer appended behind them.
-        const p = (size - e.size) % R;
-        if (p === 0) return 'not started'; // whole records from someone else where ours would be: none of ours got there
-        if (!mixOf(got.subarray(0, p), e.post.subarray(0, p), ZERO_RECORD.subarray(0, p))) return other;
-        if (size - e.size === p) {
-          fs.ftruncate(fd, e.size);
-          fs.fdatasync(fd);
-        } else {
-          // Their records start p bytes into ours, misaligned for every reader: move them back where ours began.
-          this.shiftBack(e.size, p, size);
-        }
-        return 'undone';
-      }
-      case 'shift': {
-        const end = e.size + e.data.length;
-        if (size === end) {
-          if (fs.pread(fd, e.data.length, e.size).equals(e.data)) return 'already done';
-          return other;
-        }
-        if (size < end + e.gap || (size - end - e.gap) % R !== 0) return other;
-        fs.pwrite(fd, e.data, e.size);
-        if (size === end + e.gap) fs.ftruncate(fd, end);
-        fs.fdatasync(fd);
-        // More records were appended behind the gap while the repair was unfinished: move those too.
-        if (size > end + e.gap) this.shiftBack(end, e.gap, size);
-        return 'finished';
-      }
-      case 'delete': {
-        if (e.size % R !== 0 || e.size < (e.index + 1) * R) return other;
-        const last = e.size / R - 1;
-        const target = e.moved ?? e.pre; // what the last record holds until the change is complete
-        if (size === e.size - R) {
-          if (!e.moved) return 'already done';
-          const got = this.record(e.index);
-          if (got.equals(e.moved)) return 'already done';
-          // The truncate reached the disk before the copy (possible after a power loss): finish the copy.
-          if (!mixOf(got, e.pre, e.moved)) return other;
-          fs.pwrite(fd, e.moved, e.index * R);
-          fs.fdatasync(fd);
-          return 'finished';
-        }
-        if (size < e.size || (size - e.size) % R !== 0) return other;
-        if (!this.record(last).equals(target)) return other;
-        if (e.moved) {
-          const got = this.record(e.index);
-          if (!mixOf(got, e.pre, e.moved)) return other;
-          if (!got.equals(e.moved)) fs.pwrite(fd, e.moved, e.index * R);
-        }
-        if (size === e.size) {
-          fs.ftruncate(fd, e.size - R);
-          fs.fdatasync(fd);
-          return 'finished';
-        }
-        // Others appended after the crash, so the record to drop is no longer last: drop it like any other (journaled too).
-        fs.fdatasync(fd);
-        this.deleteAt(last, size);
-        return 'finished';
-      }
-    }
-  }
-
-  /** Journal and apply moving the bytes [at + gap, size) back to `at`, cutting the file after them. */
-  private shiftBack(at: number, gap: number, size: number): void {
-    const e: JournalEntry = { op: 'shift', size: at, gap, data: this.o.fs.pread(this.fd!, size - at - gap, at + gap) };
-    this.journal.write(e);
-    this.apply(e);
-  }
-
-  /** Journal and apply the removal of record `index` from a file of `size` bytes (whole records). */
-  private deleteAt(index: number, size: number): JournalEntry {
-    const last = size / R - 1;
-    const pre = this.record(index);
-    const e: JournalEntry = index === last ? { op: 'delete', index, size, pre } : { op: 'delete', index, size, pre, moved: this.record(last) };
-    this.journal.write(e);
-    this.apply(e);
-    return e;
-  }
-
-  /** Apply `e` to a file in its "before" state. */
-  private apply(e: JournalEntry): void {
-    const fs = this.o.fs;
-    const fd = this.fd!;
-    switch (e.op) {
-      case 'set':
-        fs.pwrite(fd, e.post, e.index * R);
-        break;
-      case 'append':
-        fs.pwrite(fd, e.post, e.size);
-        break;
-      case 'delete':
-        if (e.moved) fs.pwrite(fd, e.moved, e.index * R);
-        fs.ftruncate(fd, e.size - R);
-        break;
-      case 'shift':
-        fs.pwrite(fd, e.data, e.size);
-        fs.ftruncate(fd, e.size + e.data.length);
-        break;
-    }
-    fs.fdatasync(fd);
-  }
-
   /** Journal, apply, sync, forget; then update the image. On failure, resolve the half-done change before reporting it. */
   private commit(e: JournalEntry, update: () => void): void {
     const gen = this.journal.write(e);
     try {
-      this.apply(e);
+      applyChange(this.target(), e);
     } catch (err) {
       this.seen = undefined;
       try {
@@ -558,5 +427,3 @@ export class PoolFile {
     }
   }
 }
-
-export { isRecord };
