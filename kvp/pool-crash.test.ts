@@ -319,11 +319,9 @@ describe('kill -9 during a stream of set/delete (real processes)', () => {
   const distStore = join(ROOT, 'dist/kvp/pool-store.js');
   beforeAll(() => {
     // Children run the compiled store: make sure it is there and not older than the sources.
-    if (!nfs.existsSync(distStore)) throw new Error(`${distStore} is missing: run npm run build first`);
-    for (const f of ['pool-store', 'pool-file', 'pool-journal', 'pool-image', 'pool-format', 'pool-fs', 'pool-error']) {
-      const src = nfs.statSync(join(ROOT, `kvp/${f}.ts`)).mtimeMs;
-      const out = nfs.statSync(join(ROOT, `dist/kvp/${f}.js`)).mtimeMs;
-      if (out < src) throw new Error(`dist/kvp/${f}.js is older than kvp/${f}.ts: run npm run build first`);
+    for (const f of ['kvp/pool-store', 'kvp/pool-file', 'kvp/pool-change', 'kvp/pool-journal', 'kvp/pool-image', 'kvp/pool-format', 'kvp/pool-fs', 'kvp/pool-error', 'common/os/locks']) {
+      const out = join(ROOT, `dist/${f}.js`);
+      if (!nfs.existsSync(out) || nfs.statSync(out).mtimeMs < nfs.statSync(join(ROOT, `${f}.ts`)).mtimeMs) throw new Error(`dist/${f}.js is missing or older than ${f}.ts: run npm run build first`);
     }
   });
 

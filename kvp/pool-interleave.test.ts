@@ -102,7 +102,11 @@ describe('interleaved writers on one pool', () => {
   let dir: string;
   beforeAll(() => {
     const dist = join(ROOT, 'dist/kvp/pool-store.js');
-    if (!nfs.existsSync(dist) || !nfs.existsSync(join(ROOT, 'dist/cli/kvp.js'))) throw new Error('dist/ is missing the pool store or hvctl kvp: run npm run build first');
+    // Children run the compiled code: it must be there and not older than the sources.
+    for (const f of ['kvp/pool-store', 'kvp/pool-file', 'kvp/pool-change', 'kvp/pool-journal', 'kvp/pool-image', 'kvp/pool-format', 'kvp/pool-fs', 'common/os/locks', 'cli/kvp']) {
+      const out = join(ROOT, `dist/${f}.js`);
+      if (!nfs.existsSync(out) || nfs.statSync(out).mtimeMs < nfs.statSync(join(ROOT, `${f}.ts`)).mtimeMs) throw new Error(`dist/${f}.js is missing or older than ${f}.ts: run npm run build first`);
+    }
     dir = nfs.mkdtempSync(join(tmpdir(), 'hvguest-interleave-'));
     nfs.writeFileSync(join(dir, 'appender.mjs'), APPENDER);
     nfs.writeFileSync(join(dir, 'store-child.mjs'), STORE_CHILD(dist));

@@ -17,7 +17,7 @@ export interface PoolRecord {
  * The five pool files (.kvp_pool_0 .. .kvp_pool_4), byte-compatible with the
  * C daemons and shared with other writers (cloud-init, libhvee, hvctl).
  * Every call re-reads a pool that another writer changed; a set/delete that
- * returns has reached the disk (fsync). Throws PoolError on I/O or lock failure.
+ * returns has reached the disk (fsync). Throws PoolError (kvp/pool-error.ts) on I/O or lock failure.
  */
 export interface PoolStore {
   get(pool: number, key: Buffer): PoolRecord | undefined;

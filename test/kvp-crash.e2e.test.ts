@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { bin, killAll, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { controlRequest } from '../sim/control.js';
 import { HV_S_OK } from '../common/wire/constants.js';
+import { openPoolStore } from '../kvp/pool-store.js';
 
 const TRIALS = 200;
 
@@ -74,7 +75,9 @@ describe('hv_kvp_daemon: kill -9 during SETs loses no acknowledged write', () =>
         }
       }
       await d.exited;
-      // Each acknowledged SET is on disk now, before the next daemon starts.
+      // Recovery as the next daemon does it at start (replay of an interrupted change from the
+      // journal); then the raw file must be whole records holding every acknowledged SET.
+      openPoolStore({ dir: poolDir, flavor: 'linux' }).close();
       const pool = parsePool(readFileSync(join(poolDir, '.kvp_pool_0')));
       for (const [k, v] of acked) {
         // A later unacknowledged SET of the same key may have landed: it must then be a value sent after the acked one.
