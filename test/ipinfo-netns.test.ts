@@ -21,6 +21,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, run, start, stop } from './lib/procs.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => existsSync(p));
@@ -167,6 +168,31 @@ process.stdout.write(JSON.stringify({ reply, unknown, ipv4, logs }));
   it('answers an unknown MAC with an error', () => {
     expect(out().unknown).toEqual({ error: expect.stringContaining('00:15:5D:7E:57:99') });
   });
+
+  it('through the whole path: hv_kvp_daemon in the namespace, the host asking over the simulated device', async () => {
+    // The simulator's node is a Unix socket on the file system, reachable from inside the namespace.
+    const simDir = join(work, 'sim');
+    const sim = start(bin('hvsim'), ['serve', '--flavor', 'linux', '--dir', simDir]);
+    await sim.waitFor(/^hvsim: ready/);
+    const daemon = start(IP!, ['netns', 'exec', NS, bin('hv_kvp_daemon'), '-n', '--flavor', 'linux', '--device', join(simDir, 'vmbus/hv_kvp'), '--pool-dir', join(work, 'pool'), '--helper-dir', join(work, 'helpers')]);
+    try {
+      const r = await run(bin('hvsim'), ['--dir', simDir, '--json', '--wait', '15', 'kvp', 'ipinfo', MAC.toUpperCase(), '--family', '3']);
+      expect(r.code, r.stdout + r.stderr + daemon.stderr()).toBe(0);
+      // What the host decodes from UTF-16; the Linux kernel leaves addr_family as the host sent it.
+      expect(JSON.parse(r.stdout).ipInfo).toEqual({
+        adapterId: '00:15:5D:7E:57:01',
+        addrFamily: 3,
+        dhcpEnabled: 1,
+        ipAddr: '192.0.2.10;2001:db8:7e57::10;fe80::215:5dff:fe7e:5701',
+        subNet: '255.255.255.0;/64;/64',
+        gateWay: '192.0.2.1;2001:db8:7e57::1;',
+        dnsAddr: '192.0.2.53;2001:db8:7e57::53;',
+      });
+    } finally {
+      await stop(daemon);
+      await stop(sim);
+    }
+  }, 60_000);
 
   it('lists the namespace\'s IPv4 addresses as NetworkAddressIPv4', () => {
     expect(out().ipv4).toEqual({ key: 'NetworkAddressIPv4', value: '192.0.2.10;198.51.100.10' });
