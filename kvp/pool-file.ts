@@ -34,7 +34,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { HeldLock, LockMode } from '../common/os/locks.js';
+import { whileHeld, type HeldLock, type LockMode } from '../common/os/locks.js';
 import { applyChange, replayChange, type ChangeTarget } from './pool-change.js';
 import { codeOf, poolError, PoolError } from './pool-error.js';
 import { decodeRecord, encodeRecord, POOL_RECORD_SIZE as R, poolFileName } from './pool-format.js';
@@ -171,29 +171,15 @@ export class PoolFile {
           return fn();
         }
         const lock = this.o.lock(this.fd, this.path, this.o.readOnly ? 'read' : 'write');
-        let ok = false;
-        try {
+        const done = whileHeld(lock, () => {
           // Replaced between our check and the lock: the lock sits on a file nobody else will use. Start over.
-          if (!this.sameFile() && attempt < 3) {
-            ok = true;
-            continue;
-          }
+          if (!this.sameFile() && attempt < 3) return undefined;
           const look = this.journal.look();
           const gen = look.pending ? (this.recover(look.pending) ?? look.gen) : look.gen;
           if (load) this.refresh(gen);
-          const r = fn();
-          ok = true;
-          return r;
-        } finally {
-          if (ok) lock.release();
-          else {
-            try {
-              lock.release();
-            } catch {
-              // fn's own error is the one to report.
-            }
-          }
-        }
+          return { value: fn() };
+        });
+        if (done) return done.value;
       }
     } catch (e) {
       throw poolError(e, op, this.o.pool, this.path);

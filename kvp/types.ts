@@ -6,6 +6,7 @@
  */
 import type { Runner } from '../common/os/run.js';
 import type { Flavor } from '../common/wire/constants.js';
+import type { IpAddressFields } from '../common/wire/kvp.js';
 
 /** One pool record: the bytes before the NUL of the 512-byte key and 2048-byte value fields. */
 export interface PoolRecord {
@@ -45,27 +46,13 @@ export interface IpInfoRequest {
 }
 
 /** GET_IP_INFO answer fields (UTF-8 text, the daemon-side strings). */
-export interface IpInfo {
-  adapterId: string;
-  addrFamily: number;
-  dhcpEnabled: number;
-  ipAddr: string;
-  subNet: string;
-  gateWay: string;
-  dnsAddr: string;
-}
+export type IpInfo = IpAddressFields;
 
-/** SET_IP_INFO request as the kernel delivers it. */
-export interface SetIpRequest {
-  /** The NIC's VMBus instance GUID text, or (FreeBSD) the ifname the kernel mapped it to. */
-  adapterId: string;
-  addrFamily: number;
-  dhcpEnabled: number;
-  ipAddr: string;
-  subNet: string;
-  gateWay: string;
-  dnsAddr: string;
-}
+/**
+ * SET_IP_INFO request as the kernel delivers it; adapterId is the NIC's
+ * VMBus instance GUID text, or (FreeBSD) the ifname the kernel mapped it to.
+ */
+export type SetIpRequest = IpAddressFields;
 
 /** What the IP functions need from the daemon. */
 export interface IpContext {

@@ -28,6 +28,18 @@ const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((p) => ex
 const NS = `hvg-${randomBytes(4).toString('hex')}`;
 const MAC = '00:15:5d:7e:57:01';
 
+/** What GET_IP_INFO must report for hv0 (the daemon's reply, and what the host decodes). */
+const HV0_REPLY = {
+  adapterId: '00:15:5D:7E:57:01',
+  addrFamily: 3,
+  dhcpEnabled: 1,
+  ipAddr: '192.0.2.10;2001:db8:7e57::10;fe80::215:5dff:fe7e:5701',
+  subNet: '255.255.255.0;/64;/64',
+  // hv00's default route (198.51.100.1) is another interface's.
+  gateWay: '192.0.2.1;2001:db8:7e57::1;',
+  dnsAddr: '192.0.2.53;2001:db8:7e57::53;',
+};
+
 const sh = (file: string, args: string[], timeout = 20_000) => spawnSync(file, args, { encoding: 'utf8', timeout });
 
 /** Why this test cannot run here, or undefined. Creates the namespace as its probe. */
@@ -144,16 +156,7 @@ process.stdout.write(JSON.stringify({ reply, unknown, ipv4, logs }));
   };
 
   it('reports hv0 exactly: addresses, masks, its own gateways, DNS and DHCP from the helpers', () => {
-    expect(out().reply).toEqual({
-      adapterId: '00:15:5D:7E:57:01',
-      addrFamily: 3,
-      dhcpEnabled: 1,
-      ipAddr: '192.0.2.10;2001:db8:7e57::10;fe80::215:5dff:fe7e:5701',
-      subNet: '255.255.255.0;/64;/64',
-      // hv00's default route (198.51.100.1) is another interface's.
-      gateWay: '192.0.2.1;2001:db8:7e57::1;',
-      dnsAddr: '192.0.2.53;2001:db8:7e57::53;',
-    });
+    expect(out().reply).toEqual(HV0_REPLY);
   });
 
   it('chose hv0 over the address-less interface sharing its MAC, and said so', () => {
@@ -179,15 +182,7 @@ process.stdout.write(JSON.stringify({ reply, unknown, ipv4, logs }));
       const r = await run(bin('hvsim'), ['--dir', simDir, '--json', '--wait', '15', 'kvp', 'ipinfo', MAC.toUpperCase(), '--family', '3']);
       expect(r.code, r.stdout + r.stderr + daemon.stderr()).toBe(0);
       // What the host decodes from UTF-16; the Linux kernel leaves addr_family as the host sent it.
-      expect(JSON.parse(r.stdout).ipInfo).toEqual({
-        adapterId: '00:15:5D:7E:57:01',
-        addrFamily: 3,
-        dhcpEnabled: 1,
-        ipAddr: '192.0.2.10;2001:db8:7e57::10;fe80::215:5dff:fe7e:5701',
-        subNet: '255.255.255.0;/64;/64',
-        gateWay: '192.0.2.1;2001:db8:7e57::1;',
-        dnsAddr: '192.0.2.53;2001:db8:7e57::53;',
-      });
+      expect(JSON.parse(r.stdout).ipInfo).toEqual(HV0_REPLY);
     } finally {
       await stop(daemon);
       await stop(sim);

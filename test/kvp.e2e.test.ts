@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chmodSync
 import { join } from 'node:path';
 import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { encodeKvp } from '../common/wire/kvp.js';
+import { INTRINSIC_KEYS } from '../kvp/intrinsics.js';
 import {
   HV_E_FAIL,
   HV_ERROR_NOT_SUPPORTED,
@@ -20,18 +21,6 @@ import {
 } from '../common/wire/constants.js';
 
 const KVP_NODE: Record<Flavor, string> = { freebsd: 'hv_kvp_dev', linux: 'vmbus/hv_kvp' };
-const AUTO_KEYS = [
-  'FullyQualifiedDomainName',
-  'IntegrationServicesVersion',
-  'NetworkAddressIPv4',
-  'NetworkAddressIPv6',
-  'OSBuildNumber',
-  'OSName',
-  'OSMajorVersion',
-  'OSMinorVersion',
-  'OSVersion',
-  'ProcessorArchitecture',
-];
 
 /** Append one 2560-byte record under flock(LOCK_EX), as cloud-init's KVP reporter does. */
 const PY_APPEND = `
@@ -135,7 +124,7 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       const d = await startDaemon();
       const walk = await json('kvp', 'enum', 'auto');
       expect(walk.code).toBe(0);
-      expect(walk.out.map((i: { key: string }) => i.key)).toEqual(AUTO_KEYS);
+      expect(walk.out.map((i: { key: string }) => i.key)).toEqual(INTRINSIC_KEYS);
       const byKey = Object.fromEntries(walk.out.map((i: { key: string; value: string }) => [i.key, i.value]));
       expect(byKey.OSName.length).toBeGreaterThan(0);
       expect(byKey.ProcessorArchitecture.length).toBeGreaterThan(0);

@@ -288,23 +288,26 @@ export function lockWholeFile(fd: number, file: string, opts: LockOptions = {}):
   return { release };
 }
 
-/** Run `fn` with the file locked (lockWholeFile), releasing afterwards even when it throws. */
-export function withWholeFileLock<T>(fd: number, file: string, opts: LockOptions, fn: () => T): T {
-  const lock = lockWholeFile(fd, file, opts);
+/** Run `fn` while `held` is held, then release it; a failing release never hides fn's own error. */
+export function whileHeld<T>(held: { release(): void }, fn: () => T): T {
   let ok = false;
   try {
     const r = fn();
     ok = true;
     return r;
   } finally {
-    // An unlock failure must not hide fn's own error.
-    if (ok) lock.release();
+    if (ok) held.release();
     else {
       try {
-        lock.release();
+        held.release();
       } catch {
         /* fn's error wins */
       }
     }
   }
+}
+
+/** Run `fn` with the file locked (lockWholeFile), releasing afterwards even when it throws. */
+export function withWholeFileLock<T>(fd: number, file: string, opts: LockOptions, fn: () => T): T {
+  return whileHeld(lockWholeFile(fd, file, opts), fn);
 }

@@ -6,6 +6,7 @@
  * Only the simulator and host-side tools use this; a daemon never sees it.
  * Decoders never throw: short buffers come back as a WireError.
  */
+import type { IpAddressFields } from './kvp.js';
 import {
   ICMSGHDRFLAG_REQUEST,
   ICMSGHDRFLAG_TRANSACTION,
@@ -268,15 +269,7 @@ export function decodeHostKvp(payload: Buffer, operation: number): HostKvpExchan
 // ---------------------------------------------------------------- IP info (ops 4, 5)
 
 /** The address fields of hv_kvp_ip_msg (kvp_ip_val), strings as text. */
-export interface HostIpAddresses {
-  adapterId: string;
-  addrFamily: number;
-  dhcpEnabled: number;
-  ipAddr: string;
-  subNet: string;
-  gateWay: string;
-  dnsAddr: string;
-}
+export type HostIpAddresses = IpAddressFields;
 
 /** hv_kvp_ip_msg as the host fills or reads it (strings in UTF-16LE on the wire). */
 export interface HostIpInfo extends HostIpAddresses {

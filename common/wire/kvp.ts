@@ -109,6 +109,17 @@ export function readExchange(msg: KvpMessage, variant: 'kvp_get' | 'kvp_set' | '
   return ex;
 }
 
+/** The fields of hv_kvp_ipaddr_value with its strings as text (the same on the daemon's and the host's side). */
+export interface IpAddressFields {
+  adapterId: string;
+  addrFamily: number;
+  dhcpEnabled: number;
+  ipAddr: string;
+  subNet: string;
+  gateWay: string;
+  dnsAddr: string;
+}
+
 /** Strictly read a NUL-terminated UTF-8 field. */
 export const fieldString = readCString;
 
