@@ -153,15 +153,19 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       await stop(d);
     });
 
-    it('records appended by a cloud-init-style flock writer while the daemon runs reach the host', async () => {
+    it('records written by a cloud-init-style flock appender and by hvctl while the daemon runs reach the host', async () => {
       const d = await startDaemon();
       const pool1 = join(poolDir, '.kvp_pool_1');
       const py = await run('python3', ['-c', PY_APPEND, pool1, 'CLOUD_INIT|1|start|x', '{"result":"SUCCESS"}']);
       expect(py.code, py.stderr).toBe(0);
       const g = await json('kvp', 'get', 'guest', 'CLOUD_INIT|1|start|x');
       expect(g.out).toMatchObject({ status: HV_S_OK, value: '{"result":"SUCCESS"}' });
+      // hvctl, the administrator's tool, writes the same file under the same locks.
+      const ctl = await run(bin('hvctl'), ['kvp', 'set', '--pool', 'guest', '--pool-dir', poolDir, 'FromHvctl', 'yes']);
+      expect(ctl.code, ctl.stderr).toBe(0);
+      expect((await json('kvp', 'get', 'guest', 'FromHvctl')).out).toMatchObject({ status: HV_S_OK, value: 'yes' });
       const walk = await json('kvp', 'enum', 'guest');
-      expect(walk.out.some((i: { key: string }) => i.key === 'CLOUD_INIT|1|start|x')).toBe(true);
+      expect(walk.out.map((i: { key: string }) => i.key)).toEqual(expect.arrayContaining(['CLOUD_INIT|1|start|x', 'FromHvctl']));
       await stop(d);
     });
 
