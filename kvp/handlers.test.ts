@@ -23,7 +23,7 @@ import {
   REG_SZ,
   type Flavor,
 } from '../common/wire/constants.js';
-import { decodeKvp, encodeKvp, readExchange, readVariant, type KvpMessage, type KvpVariant } from '../common/wire/kvp.js';
+import { decodeKvp, encodeKvp, getValueTarget, readExchange, readVariant, type KvpMessage, type KvpVariant } from '../common/wire/kvp.js';
 import type { Decoded } from '../common/wire/layout.js';
 import { kvpProtocol } from '../common/serve/kvp.js';
 
@@ -63,6 +63,7 @@ function setup(flavor: Flavor = 'linux') {
   const setIpCalls: SetIpRequest[] = [];
   const ipinfo: IpInfo = { adapterId: '00:15:5D:00:00:01', addrFamily: 1, dhcpEnabled: 0, ipAddr: '10.0.0.5', subNet: '255.255.255.0', gateWay: '10.0.0.1', dnsAddr: '10.0.0.2' };
   const handler = createKvpHandler({
+    flavor,
     store,
     intrinsics: { at: async (i) => INTRINSICS[i] },
     getIpInfo: async (req) => (req.adapterId.toUpperCase() === ipinfo.adapterId ? ipinfo : { error: 'no such adapter' }),
@@ -86,17 +87,32 @@ function setup(flavor: Flavor = 'linux') {
 
 const text = (b: Buffer) => b.subarray(0, b.indexOf(0)).toString();
 
+/** The GET reply's value where the flavor's kernel reads it (Linux: the ENUMERATE value offset, 532). */
+const getValue = (m: KvpMessage) => {
+  const off = getValueTarget(m.flavor).offset;
+  return text(m.raw.subarray(off, off + 2048));
+};
+
 describe('KVP handlers', () => {
   it('SET stores the value; GET returns it whole although the kernel sent value_size 0 (F4)', async () => {
     const s = setup();
     expect((await s.call(KVP_OP_SET, 0, 'kvp_set', s.kv('Color', 'Blue'))).error).toBe(HV_S_OK);
-    const r = await s.call(KVP_OP_GET, 0, 'kvp_get', { data: { key_size: 6, value_size: 0, key: Buffer.from('Color') } });
-    expect(r.error).toBe(HV_S_OK);
-    const ex = readExchange(r, 'kvp_get');
-    expect(text(ex.value)).toBe('Blue');
-    expect(text(ex.key)).toBe('Color');
-    expect(ex.valueSize).toBe(5);
-    expect(ex.valueType).toBe(REG_SZ);
+    for (const flavor of ['freebsd', 'linux'] as const) {
+      const f = setup(flavor);
+      await f.call(KVP_OP_SET, 0, 'kvp_set', f.kv('Color', 'Blue'));
+      const r = await f.call(KVP_OP_GET, 0, 'kvp_get', { data: { key_size: 6, value_size: 0, key: Buffer.from('Color') } });
+      expect(r.error).toBe(HV_S_OK);
+      expect(getValue(r)).toBe('Blue');
+      const ex = readExchange(r, 'kvp_get');
+      expect(text(ex.key)).toBe('Color');
+      if (flavor === 'freebsd') {
+        expect(ex.valueSize).toBe(5);
+        expect(ex.valueType).toBe(REG_SZ);
+      } else {
+        // Linux reads only the value (at 532); the kvp_get value field itself stays empty.
+        expect(text(ex.value)).toBe('');
+      }
+    }
   });
 
   it('SET of an existing key overwrites, GET of a missing key is HV_S_CONT, keys are case-sensitive', async () => {
@@ -132,7 +148,7 @@ describe('KVP handlers', () => {
     expect((await s.call(KVP_OP_SET, 2, 'kvp_set', s.kv('OSName', 'x'))).error).toBe(HV_S_CONT);
     expect((await s.call(KVP_OP_DELETE, 2, 'kvp_delete', { key_size: 7, key: Buffer.from('OSName') })).error).toBe(HV_S_CONT);
     const g = await s.call(KVP_OP_GET, 2, 'kvp_get', s.kv('OSName'));
-    expect(text(readExchange(g, 'kvp_get').value)).toBe('FreeBSD');
+    expect(getValue(g)).toBe('FreeBSD');
     const e0 = await s.call(KVP_OP_ENUMERATE, 2, 'kvp_enum_data', { index: 0 });
     expect(e0.error).toBe(HV_S_OK);
     expect(text(readExchange(e0, 'kvp_enum_data').key)).toBe('FullyQualifiedDomainName');
@@ -202,8 +218,8 @@ describe('KVP handlers', () => {
     const tooLong = 'a'.repeat(1021) + '😀'; // 1023 units: the pair would be split at 1022
     await s.call(KVP_OP_SET, 1, 'kvp_set', s.kv('long', long));
     await s.call(KVP_OP_SET, 1, 'kvp_set', s.kv('pair', tooLong));
-    expect(text(readExchange(await s.call(KVP_OP_GET, 1, 'kvp_get', s.kv('long')), 'kvp_get').value)).toBe(long);
-    expect(text(readExchange(await s.call(KVP_OP_GET, 1, 'kvp_get', s.kv('pair')), 'kvp_get').value)).toBe('a'.repeat(1021));
+    expect(getValue(await s.call(KVP_OP_GET, 1, 'kvp_get', s.kv('long')))).toBe(long);
+    expect(getValue(await s.call(KVP_OP_GET, 1, 'kvp_get', s.kv('pair')))).toBe('a'.repeat(1021));
     expect(limitUnits('ab😀', 3)).toBe('ab');
     expect(limitUnits('abc', 5)).toBe('abc');
   });

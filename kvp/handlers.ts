@@ -31,9 +31,10 @@ import {
   KVP_OP_NAMES,
   REG_SZ,
   statusName,
+  type Flavor,
 } from '../common/wire/constants.js';
 import { WireError } from '../common/wire/errors.js';
-import { readExchange, readVariant, type KvpMessage } from '../common/wire/kvp.js';
+import { getValueTarget, readExchange, readVariant, type KvpMessage } from '../common/wire/kvp.js';
 import type { Decoded } from '../common/wire/layout.js';
 import { readCString } from '../common/wire/strings.js';
 import type { Intrinsics, IpInfo, IpInfoRequest, PoolRecord, PoolStore, SetIpRequest } from './types.js';
@@ -43,6 +44,7 @@ export const HOST_KEY_UNITS = 254;
 export const HOST_VALUE_UNITS = 1022;
 
 export interface KvpHandlerDeps {
+  flavor: Flavor;
   store: PoolStore;
   intrinsics: Intrinsics;
   getIpInfo: (req: IpInfoRequest) => Promise<IpInfo | { error: string }>;
@@ -121,7 +123,10 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
         if (r) found = recordText(r);
       }
       if (!found) return { status: HV_S_CONT };
-      return { status: HV_S_OK, variant: 'kvp_get', fields: { data: exchangeFields(found.key, found.value) } };
+      const fields = exchangeFields(found.key, found.value);
+      // The value goes where this flavor's kernel reads it (see getValueTarget); Linux reads nothing else.
+      if (getValueTarget(d.flavor).variant === 'kvp_enum_data') return { status: HV_S_OK, variant: 'kvp_enum_data', fields: { data: { value: fields.value! } } };
+      return { status: HV_S_OK, variant: 'kvp_get', fields: { data: fields } };
     },
     [KVP_OP_DELETE]: (m) => {
       if (m.pool === KVP_POOL_AUTO) return reject(m, HV_S_CONT, 'the host may not delete from the Auto pool');

@@ -103,6 +103,7 @@ async function runDaemon(o: Opts, log: Logger): Promise<number> {
     let version: string | undefined;
     const ipCtx = { flavor: o.flavor, helperDir: o.helperDir ?? paths.helperDir, configDir: o.configDir ?? paths.configDir, run: runProgram };
     const handler = createKvpHandler({
+      flavor: o.flavor,
       store,
       intrinsics: createIntrinsics({ flavor: o.flavor, version: () => version }),
       getIpInfo: (req) => getIpInfo(req, { ...ipCtx, log }),

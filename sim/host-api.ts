@@ -81,11 +81,13 @@ export interface HnDevice {
 
 /**
  * Kernel behaviours read in the driver source that spec/devices.md does not
- * describe, or describes differently. Off by default, so the simulator
- * follows the spec; turn one on to reproduce the code as read.
+ * describe, or describes differently. linuxKvpGetValueAtEnumOffset is on by
+ * default (re-checked in torvalds/linux drivers/hv/hv_kvp.c: a daemon that
+ * fills GET values must place them where the kernel reads); the VSS flags
+ * one is off by default pending the same check against the VSS daemon's needs.
  */
 export interface SimQuirks {
-  /** Linux KVP GET: kvp_respond_to_host() takes the daemon's value from the ENUMERATE value offset (532), not the GET one (528). */
+  /** Linux KVP GET: kvp_respond_to_host() takes the daemon's value from the ENUMERATE value offset (532), not the GET one (528). Default on. */
   linuxKvpGetValueAtEnumOffset: boolean;
   /** Linux VSS HOT_BACKUP: vss_on_msg() forces flags 5 only when byte 0 of the daemon's reply is 2; that byte is the status, normally 0. */
   linuxVssHotBackupFlagsFromReplyOp: boolean;

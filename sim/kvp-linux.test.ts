@@ -101,17 +101,25 @@ describe('Linux /dev/vmbus/hv_kvp: open and registration', () => {
 describe('Linux /dev/vmbus/hv_kvp: requests', () => {
   it('GET: key only to the daemon; the host gets the value as UTF-16 with value_type REG_SZ', async () => {
     const { host, dev } = setup();
-    const d = await daemon(dev(), () => encodeKvp('linux', { error: 0 }, 'kvp_get', { data: { value: Buffer.from('Blue') } }));
+    // The kernel reads a GET value at the ENUMERATE value offset (532), where the daemon puts it.
+    const d = await daemon(dev(), () => encodeKvp('linux', { error: 0 }, 'kvp_enum_data', { data: { value: Buffer.from('Blue') } }));
     expect(await host.kvp({ op: 'get', pool: 1, key: 'Color' })).toMatchObject({ status: HV_S_OK, key: 'Color', value: 'Blue', valueSize: 10, valueType: REG_SZ });
     const ex = readExchange(msgOf(d.seen[0]!), 'kvp_get');
     expect([text(ex.key), ex.keySize, ex.valueSize]).toEqual(['Color', 6, 0]);
     await d.stop();
   });
 
-  it('quirk linuxKvpGetValueAtEnumOffset: the kernel takes a GET value from offset 532', async () => {
-    const { host, dev } = setup({ quirks: { linuxKvpGetValueAtEnumOffset: true } });
+  it('linuxKvpGetValueAtEnumOffset (default): a GET value written at the GET offset loses its first four bytes', async () => {
+    const { host, dev } = setup();
     const d = await daemon(dev(), () => encodeKvp('linux', { error: 0 }, 'kvp_get', { data: { value: Buffer.from('ABCDvalue') } }));
     expect((await host.kvp({ op: 'get', pool: 1, key: 'k' })).value).toBe('value');
+    await d.stop();
+  });
+
+  it('with linuxKvpGetValueAtEnumOffset off the simulator follows spec/kvp.md (value read at 528)', async () => {
+    const { host, dev } = setup({ quirks: { linuxKvpGetValueAtEnumOffset: false } });
+    const d = await daemon(dev(), () => encodeKvp('linux', { error: 0 }, 'kvp_get', { data: { value: Buffer.from('ABCDvalue') } }));
+    expect((await host.kvp({ op: 'get', pool: 1, key: 'k' })).value).toBe('ABCDvalue');
     await d.stop();
   });
 
@@ -151,7 +159,7 @@ describe('Linux /dev/vmbus/hv_kvp: requests', () => {
 
   it('a reply that is not valid UTF-8 gives the host HV_E_FAIL', async () => {
     const { host, dev } = setup();
-    const d = await daemon(dev(), () => encodeKvp('linux', { error: 0 }, 'kvp_get', { data: { value: Buffer.from([0x41, 0xff, 0x42]) } }));
+    const d = await daemon(dev(), () => encodeKvp('linux', { error: 0 }, 'kvp_enum_data', { data: { value: Buffer.from([0x41, 0xff, 0x42]) } }));
     expect(await host.kvp({ op: 'get', pool: 1, key: 'k' })).toMatchObject({ status: HV_E_FAIL, outcome: 'answered' });
     await d.stop();
   });

@@ -54,7 +54,7 @@ class Simulator implements SimHost {
       this.kvpDriver = new FreebsdKvpDriver(env(this.kvpPort), opts.hnDevices ?? []);
       this.vssDriver = new FreebsdVssDriver(env(this.vssPort));
     } else {
-      this.kvpDriver = new LinuxKvpDriver(env(this.kvpPort), { getValueAtEnumOffset: q.linuxKvpGetValueAtEnumOffset ?? false });
+      this.kvpDriver = new LinuxKvpDriver(env(this.kvpPort), { getValueAtEnumOffset: q.linuxKvpGetValueAtEnumOffset ?? true });
       this.vssDriver = new LinuxVssDriver(env(this.vssPort), { hotBackupFlagsFromReplyOp: q.linuxVssHotBackupFlagsFromReplyOp ?? false });
     }
     this.nodes = [...this.kvpDriver.nodes, ...this.vssDriver.nodes];

@@ -120,6 +120,18 @@ export interface IpAddressFields {
   dnsAddr: string;
 }
 
+/**
+ * Where a GET reply's value must go for the kernel to find it. FreeBSD
+ * reads kvp_get.data.value (offset 528). Linux's kvp_respond_to_host()
+ * reads a GET reply's value through body.kvp_enum_data.data.value (offset
+ * 532; checked in torvalds/linux drivers/hv/hv_kvp.c), which spec/kvp.md
+ * does not say: a value written at 528 reaches the host without its first
+ * four bytes. The C daemon never noticed because it sends GET values empty.
+ */
+export function getValueTarget(flavor: Flavor): { variant: 'kvp_get' | 'kvp_enum_data'; offset: number } {
+  return flavor === 'linux' ? { variant: 'kvp_enum_data', offset: 532 } : { variant: 'kvp_get', offset: 528 };
+}
+
 /** Strictly read a NUL-terminated UTF-8 field. */
 export const fieldString = readCString;
 
