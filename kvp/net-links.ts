@@ -56,26 +56,67 @@ export function linuxLinks(fs: SysfsReader, root = '/sys/class/net'): Link[] {
   return links;
 }
 
+/** One lagg port line: `laggport: IF flags=5<MASTER,ACTIVE>`. */
+export interface LaggPort {
+  name: string;
+  /** Upper-case flag names: MASTER, ACTIVE, COLLECTING, DISTRIBUTING... */
+  flags: string[];
+}
+
+/** Everything hvguest reads from one interface block of FreeBSD `ifconfig -a`. */
+export interface IfconfigBlock {
+  name: string;
+  /** Interface flags from the first line (UP, RUNNING, ...). */
+  flags: string[];
+  /** Lower-case, colon-separated; "" when the block has no ether line. */
+  mac: string;
+  groups: string[];
+  /** The `description:` line, "" when none. */
+  description: string;
+  /** `laggproto failover ...`: the protocol word, "" for non-laggs. */
+  laggproto: string;
+  laggports: LaggPort[];
+  /** IPv4 addresses with the netmask as printed (0xffffff00). */
+  inet: { address: string; netmask: string }[];
+  /** IPv6 addresses without the %scope suffix. */
+  inet6: { address: string; prefixlen: number }[];
+}
+
+const flagList = (text: string | undefined): string[] => (text ? text.split(',').filter(Boolean) : []);
+
 /**
- * Links from FreeBSD `ifconfig -a` text: a block per interface starting
- * "name: flags=...", with "ether MAC", "groups: ...", "laggport: IF" lines.
+ * FreeBSD `ifconfig -a` text, a block per interface starting
+ * "name: flags=NNNN<A,B> ...", indented lines after it ("ether MAC",
+ * "inet A netmask M", "inet6 A%scope prefixlen P", "groups: ...",
+ * "laggproto P", "laggport: IF flags=N<...>", "description: text").
  */
-export function parseIfconfig(text: string): Link[] {
-  const blocks: { name: string; mac: string; groups: string[]; laggports: string[] }[] = [];
+export function parseIfconfigBlocks(text: string): IfconfigBlock[] {
+  const blocks: IfconfigBlock[] = [];
   for (const line of text.split('\n')) {
-    const head = /^(\S+?): flags=/.exec(line);
+    const head = /^(\S+?): flags=[0-9a-f]*(?:<([^>]*)>)?/.exec(line);
     if (head) {
-      blocks.push({ name: head[1]!, mac: '', groups: [], laggports: [] });
+      blocks.push({ name: head[1]!, flags: flagList(head[2]), mac: '', groups: [], description: '', laggproto: '', laggports: [], inet: [], inet6: [] });
       continue;
     }
     const b = blocks[blocks.length - 1];
     if (!b) continue;
     const words = line.trim().split(/\s+/);
+    const at = (k: string) => words[words.indexOf(k) + 1] ?? '';
     if (words[0] === 'ether' && words[1]) b.mac = normalizeMac(words[1]);
     else if (words[0] === 'groups:') b.groups.push(...words.slice(1));
-    else if (words[0] === 'laggport:' && words[1]) b.laggports.push(words[1]);
+    else if (words[0] === 'description:') b.description = line.trim().slice('description:'.length).trim();
+    else if (words[0] === 'laggproto' && words[1]) b.laggproto = words[1];
+    else if (words[0] === 'laggport:' && words[1]) b.laggports.push({ name: words[1], flags: flagList(/<([^>]*)>/.exec(line)?.[1]) });
+    else if (words[0] === 'inet' && words[1]) b.inet.push({ address: words[1], netmask: words.includes('netmask') ? at('netmask') : '' });
+    else if (words[0] === 'inet6' && words[1]) b.inet6.push({ address: words[1].replace(/%.*$/, ''), prefixlen: Number(at('prefixlen')) || 0 });
   }
-  const ports = new Set(blocks.flatMap((b) => b.laggports));
+  return blocks;
+}
+
+/** Links from FreeBSD `ifconfig -a` text (see parseIfconfigBlocks); interfaces without an ether address are left out. */
+export function parseIfconfig(text: string): Link[] {
+  const blocks = parseIfconfigBlocks(text);
+  const ports = new Set(blocks.flatMap((b) => b.laggports.map((p) => p.name)));
   return blocks
     .filter((b) => b.mac)
     .map((b) => ({

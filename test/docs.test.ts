@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ROOT, bin, run } from './lib/procs.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const hvctlMan = readFileSync(join(ROOT, 'build/man/hvctl.8'), 'utf8');
 
 /** Subcommand names and long options listed in one help text. */
 function parseHelp(text: string): { commands: string[]; options: string[] } {
@@ -57,6 +58,16 @@ describe('help and README agree', () => {
         const h = await help('hvctl', group, sub);
         expect(readme).toMatch(new RegExp(`hvctl ${group} (\\w+\\|)*${sub}\\b`));
         for (const o of h.options) expect(readme, `hvctl ${group} ${sub} --${o}`).toContain(`--${o}`);
+      }
+    }
+  });
+
+  it('hvctl.8: the man page documents every subcommand and option of hvctl', async () => {
+    for (const group of (await help('hvctl')).commands) {
+      for (const sub of (await help('hvctl', group)).commands) {
+        // mdoc: ".Cm kvp list" or ".Cm kvp get | delete"
+        expect(hvctlMan, `hvctl.8: ${group} ${sub}`).toMatch(new RegExp(`^\\.Cm ${group} ([\\w|]+ )*\\|? ?${sub}\\b|^\\.Cm ${group} (\\w+ \\| )*${sub}\\b`, 'm'));
+        for (const o of (await help('hvctl', group, sub)).options) expect(hvctlMan, `hvctl.8: ${group} ${sub} --${o}`).toContain(`Fl -${o}`);
       }
     }
   });

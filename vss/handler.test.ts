@@ -1,0 +1,126 @@
+/** The VSS handler with a scripted freezer: statuses, rollback, held logs, watchdog, guard and state ordering. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { MemorySink, SwitchableSink } from '../common/log.js';
+import { HV_E_FAIL, HV_S_OK } from '../common/wire/constants.js';
+import type { Freezer } from './freezer.js';
+import type { GuardLike } from './guard.js';
+import { createVssHandler } from './handler.js';
+
+function world(opts: { failOn?: string } = {}) {
+  const events: string[] = [];
+  const normal = { write: (l: string) => void events.push(`log ${JSON.parse(l).msg}`) };
+  const log = pino({ level: 'debug' }, new SwitchableSink(normal, new MemorySink()));
+  const list = ['/b', '/a'];
+  let frozen: string[] = [];
+  const freezer: Freezer = {
+    check: () => ({ ok: true, freezable: list, notes: [{ mountPoint: '/proc', reason: 'pseudo' }] }),
+    freeze: (l) => {
+      for (const m of l) {
+        if (m === opts.failOn) {
+          events.push(`fail ${m}`);
+          for (const f of [...frozen].reverse()) events.push(`thaw ${f}`);
+          frozen = [];
+          return { ok: false, frozen: [], failure: { mountPoint: m, code: 'EIO', message: `ioctl ${m}: EIO` } };
+        }
+        events.push(`freeze ${m}`);
+        frozen.push(m);
+      }
+      return { ok: true, frozen: [...frozen] };
+    },
+    thaw: () => {
+      for (const f of [...frozen].reverse()) events.push(`thaw ${f}`);
+      frozen = [];
+      return { ok: true, failures: [] };
+    },
+    frozen: () => frozen,
+  };
+  const guard: GuardLike = {
+    arm: async (l) => void events.push(`guard ${l.join(',')}`),
+    disarm: () => void events.push('guard disarm'),
+    close: () => {},
+    pid: () => 1,
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'vss-handler-'));
+  const stateFile = join(dir, 'state');
+  return { events, log, freezer, guard, stateFile, dir };
+}
+
+let dirs: string[] = [];
+afterEach(() => {
+  vi.useRealTimers();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  dirs = [];
+});
+
+describe('VSS handler', () => {
+  it('guard and state know the list before the first freeze; nothing is logged between freeze and thaw; held lines come out after', async () => {
+    const w = world();
+    dirs.push(w.dir);
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000 });
+    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    expect(JSON.parse(readFileSync(w.stateFile, 'utf8')).mounts).toEqual(['/b', '/a']);
+    const i = w.events.indexOf('guard /b,/a');
+    expect(i).toBeGreaterThan(-1);
+    expect(i).toBeLessThan(w.events.indexOf('freeze /b'));
+    // The "frozen" line was written to memory, not to the sink.
+    expect(w.events.slice(w.events.indexOf('freeze /b'))).toEqual(['freeze /b', 'freeze /a']);
+    w.log.info('while frozen');
+    expect(w.events.at(-1)).toBe('freeze /a');
+    expect(h.isFrozen()).toBe(true);
+    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
+    const after = w.events.slice(w.events.indexOf('freeze /a') + 1);
+    expect(after.slice(0, 3)).toEqual(['thaw /a', 'thaw /b', 'guard disarm']);
+    expect(after).toContain('log file systems frozen');
+    expect(after.indexOf('log while frozen')).toBeLessThan(after.indexOf('log file systems thawed'));
+    expect(existsSync(w.stateFile)).toBe(false);
+  });
+
+  it('a failing freeze: rollback by the freezer, failure to the host, logs released, state removed', async () => {
+    const w = world({ failOn: '/a' });
+    dirs.push(w.dir);
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000 });
+    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_E_FAIL });
+    expect(w.events).toContain('log FREEZE of /a failed: ioctl /a: EIO; everything thawed');
+    expect(h.isFrozen()).toBe(false);
+    expect(existsSync(w.stateFile)).toBe(false);
+  });
+
+  it('CHECK succeeds, unknown ops fail (pitfall L7), a guard that cannot be armed prevents the freeze', async () => {
+    const w = world();
+    dirs.push(w.dir);
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, watchdogMs: 60000, guard: { ...w.guard, arm: async () => { throw new Error('the freeze guard did not start'); } } });
+    expect(await h.handle({ kind: 'check', op: 2 })).toEqual({ status: HV_S_OK });
+    expect(await h.handle({ kind: 'unknown', op: 9 })).toEqual({ status: HV_E_FAIL });
+    expect(w.events).toContain('log Illegal op:9');
+    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_E_FAIL });
+    expect(w.events.some((e) => e.startsWith('freeze '))).toBe(false);
+  });
+
+  it('the watchdog thaws; thawNow thaws synchronously and is a no-op when nothing is frozen', async () => {
+    vi.useFakeTimers();
+    const w = world();
+    dirs.push(w.dir);
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, watchdogMs: 1000 });
+    await h.handle({ kind: 'freeze', op: 5 });
+    vi.advanceTimersByTime(1001);
+    expect(h.isFrozen()).toBe(false);
+    expect(w.events).toContain('log no THAW within 1000 ms; thawed by the watchdog');
+    await h.handle({ kind: 'freeze', op: 5 });
+    expect(h.thawNow('signal')?.ok).toBe(true);
+    expect(h.thawNow('signal')).toBeUndefined();
+  });
+
+  it('FreeBSD: a FREEZE that took longer than the kernel deadline is thawed and failed (pitfall F15)', async () => {
+    const w = world();
+    dirs.push(w.dir);
+    let t = 0;
+    const slow: Freezer = { ...w.freezer, prepare: async () => void (t += 20000) };
+    const h = createVssHandler({ flavor: 'freebsd', freezer: slow, log: w.log, watchdogMs: 60000, replyDeadlineMs: 14000, now: () => t });
+    expect(await h.handle({ kind: 'freeze', op: 2 })).toEqual({ status: HV_E_FAIL });
+    expect(h.isFrozen()).toBe(false);
+  });
+});

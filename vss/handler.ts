@@ -1,0 +1,169 @@
+/**
+ * The VSS request handler, one per daemon: CHECK, FREEZE, THAW for both
+ * flavors, plus the thaw that must happen whatever goes wrong (watchdog,
+ * signals, reopen, uncaught errors).
+ *
+ * Between the first FIFREEZE and the end of the thaw nothing here writes to
+ * a local file system: logs are held in memory (holdLogs) and flushed after
+ * the thaw, the state file is written before the freeze and removed after,
+ * and the guard learns the list before the freeze.
+ */
+import type { Logger } from 'pino';
+import { holdLogs, releaseLogs } from '../common/log.js';
+import type { VssReply, VssRequest } from '../common/serve/vss.js';
+import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
+import type { Freezer, ThawResult } from './freezer.js';
+import type { GuardLike } from './guard.js';
+import type { Hooks } from './hooks.js';
+import { removeState, writeState } from './state.js';
+
+export interface VssHandlerOptions {
+  flavor: Flavor;
+  freezer: Freezer;
+  log: Logger;
+  /** Thaw by itself after this long frozen without a THAW. */
+  watchdogMs: number;
+  dryRun?: boolean;
+  guard?: GuardLike;
+  hooks?: Hooks;
+  stateFile?: string;
+  /** True when `path` lives on one of the mount points about to be frozen (then the state file is not written). */
+  onFrozenFs?: (path: string, mounts: readonly string[]) => boolean;
+  /** A FREEZE that took longer than this is treated as failed and thawed (FreeBSD: the kernel's 15 s deadline, pitfall F15). */
+  replyDeadlineMs?: number;
+  now?: () => number;
+}
+
+export interface VssHandler {
+  handle(req: VssRequest): Promise<VssReply>;
+  /** Thaw now if anything is frozen (synchronous: usable from exit paths). Returns undefined when nothing was frozen. */
+  thawNow(reason: string): ThawResult | undefined;
+  isFrozen(): boolean;
+}
+
+const OK: VssReply = { status: HV_S_OK };
+const FAIL: VssReply = { status: HV_E_FAIL };
+
+export function createVssHandler(o: VssHandlerOptions): VssHandler {
+  const log = o.log;
+  const now = o.now ?? Date.now;
+  let frozen = false;
+  let watchdog: NodeJS.Timeout | undefined;
+
+  /** Thaw file systems, then everything that had to wait for it. */
+  function thawFs(reason: string): ThawResult {
+    if (watchdog) clearTimeout(watchdog);
+    watchdog = undefined;
+    const t0 = now();
+    const r = o.freezer.thaw();
+    frozen = r.failures.length > 0;
+    if (!frozen) {
+      o.guard?.disarm();
+      if (o.stateFile) removeState(o.stateFile);
+    }
+    const flushed = releaseLogs(log);
+    for (const f of r.failures) log.error({ op: 'thaw', mount: f.mountPoint, errno: f.code }, `THAW of ${f.mountPoint} failed: ${f.message}`);
+    log.info({ op: 'thaw', reason, ms: now() - t0, ok: r.ok, heldLines: flushed.lines, droppedLines: flushed.dropped }, r.ok ? 'file systems thawed' : 'thaw failed');
+    return r;
+  }
+
+  async function freeze(): Promise<VssReply> {
+    const tRequest = now();
+    if (frozen) thawFs('freeze while frozen'); // pitfall F38: never leave an older freeze behind
+    const plan = o.freezer.check();
+    for (const n of plan.notes) log.debug({ op: 'freeze', mount: n.mountPoint }, `not frozen: ${n.reason}`);
+    log.info({ op: 'freeze', mounts: plan.freezable, dryRun: o.dryRun ?? false }, o.dryRun ? `dry run: would freeze ${plan.freezable.join(' ') || 'nothing'}` : `freezing ${plan.freezable.length} file systems`);
+    const hookFail = await o.hooks?.freeze();
+    if (hookFail) {
+      log.error({ op: 'freeze', hook: hookFail.hook }, `freeze hook ${hookFail.hook} failed (${hookFail.reason}); not freezing`);
+      return FAIL;
+    }
+    try {
+      await o.freezer.prepare?.();
+      await o.guard?.arm(plan.freezable);
+    } catch (e) {
+      log.error({ op: 'freeze' }, `${e instanceof Error ? e.message : String(e)}; not freezing`);
+      await runThawHooks();
+      return FAIL;
+    }
+    if (o.stateFile) {
+      if (!o.dryRun && o.onFrozenFs?.(o.stateFile, plan.freezable)) log.warn({ op: 'freeze', path: o.stateFile }, 'state file is on a file system being frozen; not recording state');
+      else {
+        try {
+          writeState(o.stateFile, { pid: process.pid, since: new Date(now()).toISOString(), flavor: o.flavor, mounts: plan.freezable, ...(o.dryRun ? { dryRun: true } : {}) });
+        } catch (e) {
+          log.warn({ op: 'freeze', path: o.stateFile }, `cannot record state: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    }
+    // From here until the thaw: no disk writes.
+    holdLogs(log);
+    const t0 = now();
+    frozen = true;
+    const r = o.freezer.freeze(plan.freezable);
+    const ms = now() - t0;
+    if (!r.ok) {
+      // The freezer has already thawed what it froze; thawFs also releases the logs.
+      thawFs('freeze failed');
+      const f = r.failure!;
+      log.error({ op: 'freeze', mount: f.mountPoint, errno: f.code, ms }, `FREEZE of ${f.mountPoint} failed: ${f.message}; everything thawed`);
+      await runThawHooks();
+      return FAIL;
+    }
+    if (o.replyDeadlineMs !== undefined && now() - tRequest > o.replyDeadlineMs) {
+      thawFs('freeze too slow');
+      log.error({ op: 'freeze', ms: now() - tRequest }, `FREEZE took ${now() - tRequest} ms, past the host's deadline; thawed`);
+      await runThawHooks();
+      return FAIL;
+    }
+    log.info({ op: 'freeze', ms, mounts: r.frozen }, 'file systems frozen');
+    watchdog = setTimeout(() => {
+      thawFs('watchdog');
+      log.warn({ op: 'thaw', ms: o.watchdogMs }, `no THAW within ${o.watchdogMs} ms; thawed by the watchdog`);
+      void runThawHooks();
+    }, o.watchdogMs);
+    watchdog.unref();
+    return OK;
+  }
+
+  async function runThawHooks(): Promise<void> {
+    for (const f of (await o.hooks?.thaw()) ?? []) log.warn({ op: 'thaw', hook: f.hook }, `thaw hook ${f.hook} failed: ${f.reason}`);
+  }
+
+  async function thaw(): Promise<VssReply> {
+    const r = thawFs('thaw request');
+    await runThawHooks();
+    return r.ok ? OK : FAIL;
+  }
+
+  function check(): VssReply {
+    const c = o.freezer.check();
+    // FreeBSD: every mount CHECK will not freeze gets a line (the C daemon failed silently, pitfall F36);
+    // Linux: pseudo file systems would drown the log, so those are debug.
+    for (const n of c.notes) log[o.flavor === 'freebsd' ? 'info' : 'debug']({ op: 'check', mount: n.mountPoint }, `will not be frozen: ${n.reason}`);
+    log.info({ op: 'check', mounts: c.freezable }, `VSS: op=CHECK HOT BACKUP; ${c.freezable.length} file systems can be frozen`);
+    return c.ok ? OK : FAIL;
+  }
+
+  return {
+    async handle(req) {
+      switch (req.kind) {
+        case 'check':
+          return check();
+        case 'freeze':
+          return freeze();
+        case 'thaw':
+          return thaw();
+        default:
+          // pitfall L7: an op we do not implement is not a success.
+          log.warn({ op: 'unknown' }, `Illegal op:${req.op}`);
+          return FAIL;
+      }
+    },
+    thawNow(reason) {
+      if (!frozen) return undefined;
+      return thawFs(reason);
+    },
+    isFrozen: () => frozen,
+  };
+}
