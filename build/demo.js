@@ -4,12 +4,16 @@
 // would show: the guest's intrinsic items, items a guest tool published, a
 // key the host pushed, the guest's IP information. Needs no root; pools and
 // everything else live in a temporary folder removed at the end.
+// hv_vss_daemon answers a host backup cycle (check, freeze, thaw) in
+// --dry-run mode: it logs what it would freeze and freezes nothing.
 //
-// Until the VSS daemon lands (issue #4) the backup requests are answered by
-// test/fixtures/echo-daemon, a small daemon on the shared loop (common/serve)
-// that answers check/freeze/thaw with success without freezing anything.
+// `npm run demo -- --live` (root, Linux) adds the same cycle for real on two
+// loop-mounted ext4 images in a private mount namespace made for the demo
+// (one image stored on the other, so the dependency order shows), with
+// --include and HVGUEST_FREEZE_ALLOW naming only them; nothing else can be
+// frozen, and the namespace thaws and unmounts everything at the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -51,6 +55,53 @@ function show(prog, label, args) {
 const host = (dir, ...args) => show(hvsim, 'hvsim', ['--dir', dir, ...args]);
 const guest = (poolDir, ...args) => show(hvctl, 'hvctl', [...args, '--pool-dir', poolDir]);
 
+/** Wait until the simulator sees the VSS daemon registered (Linux fails VSS requests at once before that). */
+async function vssRegistered(dir) {
+  for (let i = 0; i < 100; i++) {
+    const r = spawnSync(hvsim, ['--dir', dir, 'status'], { encoding: 'utf8' });
+    if (r.status === 0 && JSON.parse(r.stdout).vss?.registered) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('hv_vss_daemon did not register');
+}
+
+/** A recorded FreeBSD mount table (the demo runs the FreeBSD flavor on this OS). */
+function demoMountTable(dir) {
+  const f = join(dir, 'mount.txt');
+  writeFileSync(f, '/dev/ada0p2 on / (ufs, local, soft-updates)\ndevfs on /dev (devfs)\n/dev/ada1p1 on /data (ufs, local, soft-updates)\ntmpfs on /tmp (tmpfs, local)\n');
+  return f;
+}
+
+/** The live backup cycle on loop images in a private mount namespace (root, Linux). */
+async function liveCycle() {
+  const { createLoopNamespace, realFreezeUnavailable } = await import(join(root, 'dist/vss/testing/loop-namespace.js'));
+  const why = realFreezeUnavailable();
+  if (why) {
+    console.log(`\n=== live backup cycle skipped: ${why}`);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'hvguest-demo-live-'));
+  dirs.push(dir);
+  console.log(`\n=== live: hv_vss_daemon freezing two loop-mounted test images in a private mount namespace (${dir})`);
+  const ns = await createLoopNamespace(dir, [{ name: 'outer', sizeMb: 64 }, { name: 'inner', sizeMb: 16, on: 'outer' }]);
+  try {
+    const sim = await startAndWait(hvsim, ['serve', '--flavor', 'linux', '--dir', join(dir, 'sim')], /ready/);
+    const mounts = Object.values(ns.mounts);
+    const [cmd, ...pre] = ns.enter();
+    const d = spawn(cmd, [...pre, join(root, 'bin', 'hv_vss_daemon'), '-n', '--flavor', 'linux', '--device', join(dir, 'sim', 'vmbus/hv_vss'), '--state-file', join(dir, 'vss.state'), '--hooks-dir', join(dir, 'no-hooks'), ...mounts.flatMap((m) => ['--include', m])], { stdio: 'ignore', env: { ...process.env, HVGUEST_FREEZE_ALLOW: mounts.join(':') } });
+    children.push(d);
+    await vssRegistered(join(dir, 'sim'));
+    host(join(dir, 'sim'), 'vss', 'check');
+    host(join(dir, 'sim'), 'vss', 'freeze');
+    show(hvctl, 'hvctl', ['vss', 'status', '--state-file', join(dir, 'vss.state')]);
+    host(join(dir, 'sim'), 'vss', 'thaw');
+    d.kill('SIGTERM');
+    sim.kill('SIGTERM');
+  } finally {
+    await ns.close();
+  }
+}
+
 /** The MAC of this machine's first non-loopback interface, for the IP-info request. */
 function firstMac() {
   for (const addrs of Object.values(networkInterfaces())) {
@@ -72,7 +123,8 @@ try {
     const pool = join(dir, 'pool');
     const kvpd = spawn(join(root, 'bin', 'hv_kvp_daemon'), ['-n', '--flavor', flavor, '--device', join(dir, kvpNode), '--pool-dir', pool, '--helper-dir', join(root, 'build', 'scripts', flavor), '--config-dir', join(dir, 'cfg')], { stdio: 'ignore' });
     children.push(kvpd);
-    await startAndWait(process.execPath, [join(root, 'dist/test/fixtures/echo-daemon.js'), '--flavor', flavor, '--service', 'vss', '--device', join(dir, vssNode)], /registered/);
+    const vssd = spawn(join(root, 'bin', 'hv_vss_daemon'), ['-n', '--dry-run', '--flavor', flavor, '--device', join(dir, vssNode), '--state-file', join(dir, 'vss.state'), '--hooks-dir', join(dir, 'no-hooks'), ...(flavor === 'freebsd' ? ['--mount-table', demoMountTable(dir)] : [])], { stdio: 'ignore' });
+    children.push(vssd);
     host(dir, '--wait', '10', 'kvp', 'enum', 'auto');
     console.log('# a guest tool publishes items in the guest pool (as cloud-init does)');
     guest(pool, 'kvp', 'set', '--pool', 'guest', 'ProvisioningState', 'ready');
@@ -83,13 +135,17 @@ try {
     guest(pool, 'kvp', 'get', '--pool', 'external', 'DeploymentId');
     host(dir, 'kvp', 'get', 'guest', 'NoSuchKey');
     if (flavor === 'linux') host(dir, 'kvp', 'ipinfo', firstMac());
+    console.log('# a host backup: check, freeze, thaw (the VSS daemon runs with --dry-run here)');
+    await vssRegistered(dir);
     host(dir, 'vss', 'check');
     host(dir, 'vss', 'freeze');
+    show(hvctl, 'hvctl', ['vss', 'status', '--flavor', flavor, '--state-file', join(dir, 'vss.state')]);
     host(dir, 'vss', 'thaw');
     for (const c of children) if (c !== sim) c.kill('SIGTERM');
     host(dir, '--wait', '1', 'kvp', 'get', 'guest', 'Role');
     sim.kill('SIGTERM');
   }
+  if (process.argv.includes('--live')) await liveCycle();
   console.log('\nDemo done: exit 0 = host got success, 1 = host got a failure status, 2 = no daemon/timeout.');
 } catch (e) {
   console.error(`demo: ${e.message}`);

@@ -72,10 +72,15 @@ describe('help and README agree', () => {
     }
   });
 
-  it('hv_kvp_daemon: every option in -h is in the README', async () => {
-    const r = await run(bin('hv_kvp_daemon'), ['-h']);
-    const section = readme.slice(readme.indexOf('### hv_kvp_daemon'), readme.indexOf('### hvctl kvp'));
-    for (const o of parseHelp(r.stdout).options) expect(section, `hv_kvp_daemon --${o}`).toMatch(new RegExp(`--${o}\\b`));
-    for (const flag of ['-n', '-d', '-h']) expect(section).toContain(flag);
-  });
+  for (const [daemon, next] of [
+    ['hv_kvp_daemon', '### hv_vss_daemon'],
+    ['hv_vss_daemon', '### hvctl kvp'],
+  ] as const) {
+    it(`${daemon}: every option in -h is in its README section`, async () => {
+      const r = await run(bin(daemon), ['-h']);
+      const section = readme.slice(readme.indexOf(`### ${daemon}`), readme.indexOf(next));
+      for (const o of parseHelp(r.stdout).options) expect(section, `${daemon} --${o}`).toMatch(new RegExp(`--${o}\\b`));
+      for (const flag of ['-n', '-d', '-h']) expect(section).toContain(flag);
+    });
+  }
 });

@@ -58,7 +58,7 @@ interface Opts {
 }
 
 const both = (k: 'device' | 'pidfile' | 'stateFile' | 'hooksDir') => `${VSS_DEFAULTS.freebsd[k]} on FreeBSD, ${VSS_DEFAULTS.linux[k]} on Linux`;
-const collect = (v: string, prev: string[]) => [...prev, v];
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 const seconds = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 86400) throw new InvalidArgumentError(`${name} must be a number of seconds between 0 and 86400`);
@@ -70,13 +70,13 @@ function command() {
     .addOption(new Option('--flavor <FLAVOR>', 'kernel interface to speak (default: the running OS)').choices(['freebsd', 'linux']).default(runningFlavor()))
     .option('--device <PATH>', `the VSS device node (default: ${both('device')})`)
     .option('--pidfile <PATH>', `pidfile when detached (default: ${both('pidfile')})`)
-    .option('--include <MOUNT>', 'freeze only this mount point (repeatable)', collect, [])
-    .option('--exclude <MOUNT>', 'never freeze this mount point (repeatable)', collect, [])
-    .option('--freeze-timeout <SECONDS>', `thaw by itself when no THAW arrives within this time (default: ${DEFAULT_FREEZE_TIMEOUT_S})`, seconds('--freeze-timeout'), DEFAULT_FREEZE_TIMEOUT_S)
+    .option('--include <MOUNT>', 'freeze only this mount point (repeatable)', collect)
+    .option('--exclude <MOUNT>', 'never freeze this mount point (repeatable)', collect)
+    .option('--freeze-timeout <SECONDS>', 'thaw by itself when no THAW arrives within this time', seconds('--freeze-timeout'), DEFAULT_FREEZE_TIMEOUT_S)
     .option('--hooks-dir <DIR>', `application hooks run with "freeze" and "thaw" (default: ${both('hooksDir')})`)
-    .option('--hook-timeout <SECONDS>', `per-hook timeout (default: ${DEFAULT_HOOK_TIMEOUT_S})`, seconds('--hook-timeout'), DEFAULT_HOOK_TIMEOUT_S)
+    .option('--hook-timeout <SECONDS>', 'per-hook timeout', seconds('--hook-timeout'), DEFAULT_HOOK_TIMEOUT_S)
     .option('--state-file <PATH>', `what is frozen, for startup thaw and hvctl (default: ${both('stateFile')})`)
-    .option('--dry-run', 'log what would be frozen and freeze nothing', false)
+    .option('--dry-run', 'log what would be frozen and freeze nothing')
     .option('--mount-table <FILE>', 'FreeBSD flavor: read the mount table from recorded `mount` output instead of getfsstat(2) (tests, demo on another OS)')
     .addHelpText(
       'after',
@@ -222,7 +222,8 @@ async function runDaemon(o: Opts, log: Logger): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs<Opts>(command(), argv);
   if (!parsed.ok) return reportParseFailure(parsed);
-  const o = parsed.opts;
+  // Repeatable and boolean options have no commander default (it would print "(default: [])"): fill them here.
+  const o: Opts = { ...parsed.opts, include: parsed.opts.include ?? [], exclude: parsed.opts.exclude ?? [], dryRun: parsed.opts.dryRun ?? false };
   if (!o.foreground && !isDetachedChild()) return detach(NAME);
   const log = createLogger({ name: NAME, debug: o.debug, sink: o.foreground ? 'stderr' : 'syslog', ident: VSS_DEFAULTS[o.flavor].ident });
   try {
