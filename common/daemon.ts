@@ -13,6 +13,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { DeviceError } from './device/types.js';
+import { createLogger } from './log.js';
 
 /** <sysexits.h> codes the daemons use. */
 export const EX_OK = 0;
@@ -158,4 +161,45 @@ export function stopSignal(onSignal?: (sig: NodeJS.Signals) => void): { signal: 
   const sigs: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
   sigs.forEach((s) => process.on(s, handler));
   return { signal: ac.signal, off: () => sigs.forEach((s) => process.off(s, handler)) };
+}
+
+/** Exit status and message for a device failure at startup; `what` names the service ("KVP", "VSS"). */
+export function deviceStartupFailure(e: DeviceError, what: string): StartupError {
+  switch (e.code) {
+    case 'EBUSY':
+      return new StartupError(`${e.message}: another ${what} daemon is running`, EX_TEMPFAIL);
+    case 'ENOENT':
+    case 'ENODEV':
+      return new StartupError(e.message, EX_UNAVAILABLE);
+    case 'EACCES':
+    case 'EPERM':
+      return new StartupError(e.message, EX_NOPERM);
+    default:
+      return new StartupError(e.message, 1);
+  }
+}
+
+/**
+ * The part every daemon main shares after parsing: detach unless -n, log to
+ * stderr (-n) or syslog, run the daemon, and turn a startup failure into its
+ * exit status, logged, printed in the foreground and reported to a parent
+ * waiting on the detach.
+ */
+export async function runDaemonMain(
+  name: string,
+  o: { foreground: boolean; debug: boolean },
+  run: (log: Logger) => Promise<number>,
+  ident?: string,
+): Promise<number> {
+  if (!o.foreground && !isDetachedChild()) return detach(name);
+  const log = createLogger({ name, debug: o.debug, sink: o.foreground ? 'stderr' : 'syslog', ...(ident ? { ident } : {}) });
+  try {
+    return await run(log);
+  } catch (e) {
+    const err = e instanceof StartupError ? e : new StartupError(e instanceof Error ? e.message : String(e), 1);
+    log.error({ op: 'start' }, err.message);
+    if (o.foreground) process.stderr.write(`${name}: ${err.message}\n`);
+    reportStartup({ ok: false, exitCode: err.exitCode, message: err.message });
+    return err.exitCode;
+  }
 }

@@ -13,15 +13,14 @@ import {
   EX_TEMPFAIL,
   EX_UNAVAILABLE,
   StartupError,
-  detach,
+  deviceStartupFailure,
   isDetachedChild,
   reportStartup,
+  runDaemonMain,
   stopSignal,
   writePidfile,
 } from '../common/daemon.js';
 import { ffiDeviceFactory } from '../common/device/ffi-device.js';
-import type { DeviceError } from '../common/device/types.js';
-import { createLogger } from '../common/log.js';
 import { runProgram } from '../common/os/run.js';
 import { kvpProtocol } from '../common/serve/kvp.js';
 import { serve } from '../common/serve/loop.js';
@@ -72,21 +71,6 @@ instance is running; ${EX_NOPERM} permission denied (run as root); 1 other error
     );
 }
 
-/** Exit status and message for a device failure at startup. */
-function startupFailure(e: DeviceError): StartupError {
-  switch (e.code) {
-    case 'EBUSY':
-      return new StartupError(`${e.message}: another KVP daemon is running`, EX_TEMPFAIL);
-    case 'ENOENT':
-    case 'ENODEV':
-      return new StartupError(`${e.message}`, EX_UNAVAILABLE);
-    case 'EACCES':
-    case 'EPERM':
-      return new StartupError(`${e.message}`, EX_NOPERM);
-    default:
-      return new StartupError(e.message, 1);
-  }
-}
 
 async function runDaemon(o: Opts, log: Logger): Promise<number> {
   const paths = { ...KVP_DEFAULTS[o.flavor] };
@@ -126,7 +110,7 @@ async function runDaemon(o: Opts, log: Logger): Promise<number> {
         }
       },
     });
-    if (end.reason === 'fatal') throw startupFailure(end.error);
+    if (end.reason === 'fatal') throw deviceStartupFailure(end.error, 'KVP');
     return EX_OK;
   } finally {
     stop.off();
@@ -140,15 +124,5 @@ export async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs<Opts>(command(), argv);
   if (!parsed.ok) return reportParseFailure(parsed);
   const o = parsed.opts;
-  if (!o.foreground && !isDetachedChild()) return detach(NAME);
-  const log = createLogger({ name: NAME, debug: o.debug, sink: o.foreground ? 'stderr' : 'syslog' });
-  try {
-    return await runDaemon(o, log);
-  } catch (e) {
-    const err = e instanceof StartupError ? e : new StartupError(e instanceof Error ? e.message : String(e), 1);
-    log.error({ op: 'start' }, err.message);
-    if (o.foreground) process.stderr.write(`${NAME}: ${err.message}\n`);
-    reportStartup({ ok: false, exitCode: err.exitCode, message: err.message });
-    return err.exitCode;
-  }
+  return runDaemonMain(NAME, o, (log) => runDaemon(o, log));
 }

@@ -15,15 +15,14 @@ import {
   EX_TEMPFAIL,
   EX_UNAVAILABLE,
   StartupError,
-  detach,
+  deviceStartupFailure,
   isDetachedChild,
   reportStartup,
+  runDaemonMain,
   stopSignal,
   writePidfile,
 } from '../common/daemon.js';
 import { ffiDeviceFactory } from '../common/device/ffi-device.js';
-import type { DeviceError } from '../common/device/types.js';
-import { createLogger } from '../common/log.js';
 import { fsThaw, preloadFreezePrimitive, type FreebsdStatfs } from '../common/os/fsfreeze.js';
 import { runProgram } from '../common/os/run.js';
 import { serve } from '../common/serve/loop.js';
@@ -94,21 +93,6 @@ ${EX_UNAVAILABLE} no VSS device (driver not loaded, or not a Hyper-V guest);
 ${EX_TEMPFAIL} another instance is running; ${EX_NOPERM} permission denied (run as root);
 ${EX_SOFTWARE} internal error; 1 other errors.`,
     );
-}
-
-function startupFailure(e: DeviceError): StartupError {
-  switch (e.code) {
-    case 'EBUSY':
-      return new StartupError(`${e.message}: another VSS daemon is running`, EX_TEMPFAIL);
-    case 'ENOENT':
-    case 'ENODEV':
-      return new StartupError(e.message, EX_UNAVAILABLE);
-    case 'EACCES':
-    case 'EPERM':
-      return new StartupError(e.message, EX_NOPERM);
-    default:
-      return new StartupError(e.message, 1);
-  }
 }
 
 /** A previous instance died with file systems frozen: thaw what its state file lists. */
@@ -206,7 +190,7 @@ async function runDaemon(o: Opts, log: Logger): Promise<number> {
       // A reply that could not be delivered (late FREEZE reply, hibernation): thaw before reopening.
       beforeReopen: () => void handler.thawNow('device reopen'),
     });
-    if (end.reason === 'fatal') throw startupFailure(end.error);
+    if (end.reason === 'fatal') throw deviceStartupFailure(end.error, 'VSS');
     return EX_OK;
   } finally {
     handler.thawNow('stop');
@@ -224,15 +208,5 @@ export async function main(argv: string[]): Promise<number> {
   if (!parsed.ok) return reportParseFailure(parsed);
   // Repeatable and boolean options have no commander default (it would print "(default: [])"): fill them here.
   const o: Opts = { ...parsed.opts, include: parsed.opts.include ?? [], exclude: parsed.opts.exclude ?? [], dryRun: parsed.opts.dryRun ?? false };
-  if (!o.foreground && !isDetachedChild()) return detach(NAME);
-  const log = createLogger({ name: NAME, debug: o.debug, sink: o.foreground ? 'stderr' : 'syslog', ident: VSS_DEFAULTS[o.flavor].ident });
-  try {
-    return await runDaemon(o, log);
-  } catch (e) {
-    const err = e instanceof StartupError ? e : new StartupError(e instanceof Error ? e.message : String(e), 1);
-    log.error({ op: 'start' }, err.message);
-    if (o.foreground) process.stderr.write(`${NAME}: ${err.message}\n`);
-    reportStartup({ ok: false, exitCode: err.exitCode, message: err.message });
-    return err.exitCode;
-  }
+  return runDaemonMain(NAME, o, (log) => runDaemon(o, log), VSS_DEFAULTS[o.flavor].ident);
 }
