@@ -123,7 +123,11 @@ try {
     const pool = join(dir, 'pool');
     const kvpd = spawn(join(root, 'bin', 'hv_kvp_daemon'), ['-n', '--flavor', flavor, '--device', join(dir, kvpNode), '--pool-dir', pool, '--helper-dir', join(root, 'build', 'scripts', flavor), '--config-dir', join(dir, 'cfg')], { stdio: 'ignore' });
     children.push(kvpd);
-    const vssd = spawn(join(root, 'bin', 'hv_vss_daemon'), ['-n', '--dry-run', '--flavor', flavor, '--device', join(dir, vssNode), '--state-file', join(dir, 'vss.state'), '--hooks-dir', join(dir, 'no-hooks'), ...(flavor === 'freebsd' ? ['--mount-table', demoMountTable(dir)] : [])], { stdio: 'ignore' });
+    const vssd = spawn(join(root, 'bin', 'hv_vss_daemon'), ['-n', '--dry-run', '--flavor', flavor, '--device', join(dir, vssNode), '--state-file', join(dir, 'vss.state'), '--hooks-dir', join(dir, 'no-hooks'), ...(flavor === 'freebsd' ? ['--mount-table', demoMountTable(dir)] : [])], {
+      stdio: 'ignore',
+      // A dry run freezes nothing; the allow list naming no mount point makes sure of it.
+      env: { ...process.env, HVGUEST_FREEZE_ALLOW: '/nonexistent/hvguest-demo-may-freeze-nothing' },
+    });
     children.push(vssd);
     host(dir, '--wait', '10', 'kvp', 'enum', 'auto');
     console.log('# a guest tool publishes items in the guest pool (as cloud-init does)');
