@@ -96,7 +96,7 @@ export function reportStartup(result: { ok: true } | { ok: false; exitCode: numb
 }
 
 /** Is a process with this pid alive (signal 0 succeeds, or fails only for permission)? */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -128,7 +128,7 @@ export function writePidfile(path: string): () => void {
       } catch {
         // unreadable: treat as stale
       }
-      if (Number.isInteger(other) && other > 0 && other !== process.pid && alive(other)) {
+      if (Number.isInteger(other) && other > 0 && other !== process.pid && processAlive(other)) {
         throw new StartupError(`already running as pid ${other} (pidfile ${path})`, EX_TEMPFAIL);
       }
       try {

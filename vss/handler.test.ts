@@ -123,4 +123,45 @@ describe('VSS handler', () => {
     expect(await h.handle({ kind: 'freeze', op: 2 })).toEqual({ status: HV_E_FAIL });
     expect(h.isFrozen()).toBe(false);
   });
+
+  it('a thaw that fails keeps logs in memory and the guard armed, and is retried until it succeeds', async () => {
+    vi.useFakeTimers();
+    const w = world();
+    dirs.push(w.dir);
+    let failures = 2;
+    const thaw = w.freezer.thaw;
+    w.freezer.thaw = () => {
+      if (failures-- > 0) return { ok: false, failures: [{ mountPoint: '/a', code: 'EIO', message: 'ioctl /a: EIO' }] };
+      return thaw();
+    };
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000 });
+    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    const before = w.events.length;
+    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_E_FAIL });
+    expect(h.isFrozen()).toBe(true);
+    // Nothing reached the log sink, the guard is still armed, the state file is still there.
+    expect(w.events.slice(before).filter((e) => e.startsWith('log ') || e === 'guard disarm')).toEqual([]);
+    expect(existsSync(w.stateFile)).toBe(true);
+    await vi.advanceTimersByTimeAsync(1000); // second failure
+    expect(h.isFrozen()).toBe(true);
+    await vi.advanceTimersByTimeAsync(1000); // now it works
+    expect(h.isFrozen()).toBe(false);
+    expect(w.events).toContain('guard disarm');
+    expect(w.events.some((e) => e.includes('THAW of /a failed'))).toBe(true);
+    expect(existsSync(w.stateFile)).toBe(false);
+  });
+
+  it('a THAW arriving after the watchdog already thawed is reported as failure (the snapshot is not consistent)', async () => {
+    vi.useFakeTimers();
+    const w = world();
+    dirs.push(w.dir);
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 5000 });
+    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.isFrozen()).toBe(false);
+    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_E_FAIL });
+    // The next backup starts clean.
+    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
+  });
 });

@@ -41,6 +41,9 @@ export interface VssHandler {
   isFrozen(): boolean;
 }
 
+/** How often a thaw that failed is tried again. */
+export const THAW_RETRY_MS = 1000;
+
 const OK: VssReply = { status: HV_S_OK };
 const FAIL: VssReply = { status: HV_E_FAIL };
 
@@ -49,27 +52,44 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
   const now = o.now ?? Date.now;
   let frozen = false;
   let watchdog: NodeJS.Timeout | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  /** The watchdog thawed before the host's THAW: the snapshot the host took since is not consistent. */
+  let watchdogFired = false;
 
-  /** Thaw file systems, then everything that had to wait for it. */
+  /**
+   * Thaw file systems, then everything that had to wait for it. While any
+   * thaw fails something is still frozen: logs stay in memory (they could
+   * land on it and block this very thread), the guard stays armed, and the
+   * thaw is tried again every THAW_RETRY_MS until it succeeds.
+   */
   function thawFs(reason: string): ThawResult {
     if (watchdog) clearTimeout(watchdog);
-    watchdog = undefined;
+    if (retry) clearTimeout(retry);
+    watchdog = retry = undefined;
     const t0 = now();
     const r = o.freezer.thaw();
     frozen = r.failures.length > 0;
-    if (!frozen) {
-      o.guard?.disarm();
-      if (o.stateFile) removeState(o.stateFile);
-    }
-    const flushed = releaseLogs(log);
     for (const f of r.failures) log.error({ op: 'thaw', mount: f.mountPoint, errno: f.code }, `THAW of ${f.mountPoint} failed: ${f.message}`);
-    log.info({ op: 'thaw', reason, ms: now() - t0, ok: r.ok, heldLines: flushed.lines, droppedLines: flushed.dropped }, r.ok ? 'file systems thawed' : 'thaw failed');
+    if (frozen) {
+      log.error({ op: 'thaw', reason, ms: now() - t0 }, `thaw failed; retrying in ${THAW_RETRY_MS} ms`);
+      retry = setTimeout(() => thawFs('retry'), THAW_RETRY_MS);
+      return r;
+    }
+    o.guard?.disarm();
+    if (o.stateFile) removeState(o.stateFile);
+    const flushed = releaseLogs(log);
+    log.info({ op: 'thaw', reason, ms: now() - t0, ok: r.ok, heldLines: flushed.lines, droppedLines: flushed.dropped }, r.ok ? 'file systems thawed' : 'thawed after failures');
     return r;
   }
 
   async function freeze(): Promise<VssReply> {
     const tRequest = now();
     if (frozen) thawFs('freeze while frozen'); // pitfall F38: never leave an older freeze behind
+    if (frozen) {
+      log.error({ op: 'freeze' }, 'an earlier freeze could not be thawed; not freezing again');
+      return FAIL;
+    }
+    watchdogFired = false;
     const plan = o.freezer.check();
     for (const n of plan.notes) log.debug({ op: 'freeze', mount: n.mountPoint }, `not frozen: ${n.reason}`);
     log.info({ op: 'freeze', mounts: plan.freezable, dryRun: o.dryRun ?? false }, o.dryRun ? `dry run: would freeze ${plan.freezable.join(' ') || 'nothing'}` : `freezing ${plan.freezable.length} file systems`);
@@ -118,6 +138,7 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
     }
     log.info({ op: 'freeze', ms, mounts: r.frozen }, 'file systems frozen');
     watchdog = setTimeout(() => {
+      watchdogFired = true;
       thawFs('watchdog');
       log.warn({ op: 'thaw', ms: o.watchdogMs }, `no THAW within ${o.watchdogMs} ms; thawed by the watchdog`);
       void runThawHooks();
@@ -133,6 +154,12 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
   async function thaw(): Promise<VssReply> {
     const r = thawFs('thaw request');
     await runThawHooks();
+    if (watchdogFired) {
+      // The file systems were running again before the host finished its snapshot: not a consistent backup.
+      watchdogFired = false;
+      log.warn({ op: 'thaw' }, 'THAW after the watchdog had already thawed: reporting failure so the host discards the snapshot');
+      return FAIL;
+    }
     return r.ok ? OK : FAIL;
   }
 

@@ -17,6 +17,7 @@ import {
   StartupError,
   deviceStartupFailure,
   isDetachedChild,
+  processAlive,
   reportStartup,
   runDaemonMain,
   stopSignal,
@@ -100,6 +101,11 @@ function startupThaw(o: Opts, stateFile: string, log: Logger): void {
   const s = readState(stateFile);
   if (!s) {
     removeState(stateFile);
+    return;
+  }
+  if (s.pid !== process.pid && processAlive(s.pid)) {
+    // Another instance is running and may be in the middle of a backup: its freeze is not ours to undo.
+    log.warn({ op: 'thaw', pid: s.pid }, `state file ${stateFile} belongs to running pid ${s.pid}; leaving it alone`);
     return;
   }
   if (o.flavor === 'linux' && !s.dryRun && !o.dryRun) {

@@ -4,11 +4,11 @@
  * descriptor is always closed, and UFS suspension uses one descriptor per
  * file system. No real FIFREEZE happens here.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { constants } from 'node:os';
 import { ioctlNumbers } from '../device/ioctl.js';
 import { SyscallError, setLibc, type RawLibc } from './libc.js';
-import { checkFreezeAllowed, decodeStatfs, freezeAllowList, fsFreeze, fsThaw, ufsResume, ufsSuspend } from './fsfreeze.js';
+import { checkFreezeAllowed, decodeStatfs, freezeAllowList, fsFreeze, fsThaw, setMountRootStats, ufsResume, ufsSuspend } from './fsfreeze.js';
 
 type Call = [string, ...unknown[]];
 
@@ -35,7 +35,12 @@ function fake(opts: { ioctlErrno?: number; openErrno?: number } = {}) {
   return calls;
 }
 
-afterEach(() => setLibc(undefined));
+/** Every scripted descriptor is the root of its own file system (device 2; parents on device 1) unless a test says otherwise. */
+beforeEach(() => setMountRootStats({ isSymlink: () => false, fdDev: () => 2, dev: () => 1 }));
+afterEach(() => {
+  setLibc(undefined);
+  setMountRootStats(undefined);
+});
 
 const ALLOW = { HVGUEST_FREEZE_ALLOW: '/t/a:/t/b/' };
 const { FIFREEZE, FITHAW } = ioctlNumbers('linux');
@@ -78,6 +83,17 @@ describe('fsFreeze / fsThaw', () => {
     expect(fsThaw('/t/a')).toBe('not-frozen');
     expect(calls[1]![2]).toBe(FITHAW);
     expect(calls.at(-1)![0]).toBe('close');
+  });
+
+  it('refuses, before FIFREEZE, a directory that is not the root of a mount (unmounted meanwhile) or a symlink', () => {
+    let calls = fake();
+    setMountRootStats({ isSymlink: () => false, fdDev: () => 1, dev: () => 1 });
+    expect(() => fsFreeze('/t/a', ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
+    expect(calls.map((c) => c[0])).toEqual(['open', 'close']);
+    calls = fake();
+    setMountRootStats({ isSymlink: () => true, fdDev: () => 2, dev: () => 1 });
+    expect(() => fsFreeze('/t/a', ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
+    expect(calls.some((c) => c[0] === 'ioctl')).toBe(false);
   });
 
   it('other errors throw with the errno name, and the descriptor is still closed', () => {

@@ -8,7 +8,8 @@
  * machine running them. Thawing is never refused: it cannot hang anything.
  */
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { fstatSync, lstatSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ioctlNumbers } from '../device/ioctl.js';
 import { SyscallError, closeFd, errnoNumber, ioctlFd, openFd, osFlags } from './libc.js';
 
@@ -37,10 +38,46 @@ export function checkFreezeAllowed(mountPoint: string, env: NodeJS.ProcessEnv = 
 // Allocated once, before any freeze: the thaw path must not need anything new.
 const ARG = Buffer.alloc(4);
 
-function ioctlOnMount(mountPoint: string, req: number): void {
+/**
+ * Refuse to freeze through anything but the root of a mounted file system:
+ * a symlink, or a directory on the same device as its parent (the mount went
+ * away between planning and freezing, or is hidden by another mount), would
+ * make FIFREEZE freeze whatever file system holds that directory, which may
+ * be the machine's own root. Checked on the opened descriptor.
+ */
+export interface MountRootStats {
+  isSymlink(path: string): boolean;
+  /** st_dev of an open descriptor. */
+  fdDev(fd: number): number;
+  /** st_dev of a path. */
+  dev(path: string): number;
+}
+
+const realStats: MountRootStats = {
+  isSymlink: (p) => lstatSync(p).isSymbolicLink(),
+  fdDev: (fd) => fstatSync(fd).dev,
+  dev: (p) => statSync(p).dev,
+};
+let stats = realStats;
+
+/** Replace the stat calls of the mount-root check (tests with scripted descriptors); undefined restores them. */
+export function setMountRootStats(fake: MountRootStats | undefined): void {
+  stats = fake ?? realStats;
+}
+
+function checkMountRoot(mountPoint: string, fd: number): void {
+  const path = resolve(mountPoint);
+  if (stats.isSymlink(path)) throw new SyscallError('EHVNOTMOUNT', -1, 'freeze', `${mountPoint} (a symbolic link)`);
+  if (path !== '/' && stats.fdDev(fd) === stats.dev(dirname(path))) {
+    throw new SyscallError('EHVNOTMOUNT', -1, 'freeze', `${mountPoint} (not the root of a mounted file system)`);
+  }
+}
+
+function ioctlOnMount(mountPoint: string, req: number, mustBeMountRoot = false): void {
   const f = osFlags();
   const fd = openFd(mountPoint, f.O_RDONLY | f.O_CLOEXEC);
   try {
+    if (mustBeMountRoot) checkMountRoot(mountPoint, fd);
     ARG.fill(0);
     ioctlFd(fd, req, ARG, mountPoint);
   } finally {
@@ -56,7 +93,7 @@ function ioctlOnMount(mountPoint: string, req: number): void {
 export function fsFreeze(mountPoint: string, env: NodeJS.ProcessEnv = process.env): 'frozen' | 'already' {
   checkFreezeAllowed(mountPoint, env);
   try {
-    ioctlOnMount(mountPoint, ioctlNumbers('linux').FIFREEZE);
+    ioctlOnMount(mountPoint, ioctlNumbers('linux').FIFREEZE, true);
     return 'frozen';
   } catch (e) {
     if (e instanceof SyscallError && e.errno === errnoNumber('EBUSY')) return 'already';
