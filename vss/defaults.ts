@@ -35,8 +35,13 @@ export const VSS_DEFAULTS: Record<Flavor, VssPaths> = {
  * below both and far above a normal commit.
  */
 export const DEFAULT_FREEZE_TIMEOUT_S = 10;
-/** Per-hook timeout. */
-export const DEFAULT_HOOK_TIMEOUT_S = 30;
+/**
+ * Per-hook timeout. Hooks run inside the host's request: FreeBSD gives the
+ * whole chain 15 s and Linux 30 s per request, so one slow hook at 30 s
+ * would make the reply late (the host then sees failure). 5 s leaves room
+ * for a couple of hooks and the freeze itself.
+ */
+export const DEFAULT_HOOK_TIMEOUT_S = 5;
 /** FreeBSD: a FREEZE that took longer than this was answered too late for the 15 s kernel deadline (pitfall F15). */
 export const FREEBSD_REPLY_DEADLINE_MS = 14_000;
 
