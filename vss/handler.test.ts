@@ -164,4 +164,25 @@ describe('VSS handler', () => {
     expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
     expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
   });
+
+  it('a second FREEZE without THAW gives the applications their thaw before freezing again; stop thaws and runs the thaw hooks', async () => {
+    const w = world();
+    dirs.push(w.dir);
+    const hooks = {
+      freeze: async () => void w.events.push('hook freeze'),
+      thaw: async () => (w.events.push('hook thaw'), []),
+    };
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000, hooks });
+    await h.handle({ kind: 'freeze', op: 5 });
+    await h.handle({ kind: 'freeze', op: 5 });
+    const seq = w.events.filter((e) => e.startsWith('hook') || e.startsWith('freeze ') || e.startsWith('thaw '));
+    expect(seq).toEqual(['hook freeze', 'freeze /b', 'freeze /a', 'thaw /a', 'thaw /b', 'hook thaw', 'hook freeze', 'freeze /b', 'freeze /a']);
+    await h.thawAndResume('stop');
+    expect(h.isFrozen()).toBe(false);
+    expect(w.events.slice(-1)).toEqual(['hook thaw']);
+    // Nothing frozen: no hooks run.
+    const n = w.events.length;
+    await h.thawAndResume('stop');
+    expect(w.events.length).toBe(n);
+  });
 });

@@ -38,6 +38,8 @@ export interface VssHandler {
   handle(req: VssRequest): Promise<VssReply>;
   /** Thaw now if anything is frozen (synchronous: usable from exit paths). Returns undefined when nothing was frozen. */
   thawNow(reason: string): ThawResult | undefined;
+  /** thawNow, then the applications' thaw hooks when something was frozen (stop, device reopen). */
+  thawAndResume(reason: string): Promise<void>;
   isFrozen(): boolean;
 }
 
@@ -84,7 +86,11 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
 
   async function freeze(): Promise<VssReply> {
     const tRequest = now();
-    if (frozen) thawFs('freeze while frozen'); // pitfall F38: never leave an older freeze behind
+    if (frozen) {
+      // pitfall F38: never leave an older freeze behind; the applications get their thaw first too.
+      thawFs('freeze while frozen');
+      await runThawHooks();
+    }
     if (frozen) {
       log.error({ op: 'freeze' }, 'an earlier freeze could not be thawed; not freezing again');
       return FAIL;
@@ -190,6 +196,11 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
     thawNow(reason) {
       if (!frozen) return undefined;
       return thawFs(reason);
+    },
+    async thawAndResume(reason) {
+      if (!frozen) return;
+      thawFs(reason);
+      await runThawHooks();
     },
     isFrozen: () => frozen,
   };

@@ -194,12 +194,13 @@ async function runDaemon(o: Opts, log: Logger): Promise<number> {
         }
       },
       // A reply that could not be delivered (late FREEZE reply, hibernation): thaw before reopening.
-      beforeReopen: () => void handler.thawNow('device reopen'),
+      beforeReopen: () => handler.thawAndResume('device reopen'),
     });
     if (end.reason === 'fatal') throw deviceStartupFailure(end.error, 'VSS');
     return EX_OK;
   } finally {
-    handler.thawNow('stop');
+    // Stopped (SIGTERM...) or failed: file systems first, then the applications' thaw hooks.
+    await handler.thawAndResume('stop');
     stop.off();
     guard?.close();
     process.off('uncaughtException', onFatal);
