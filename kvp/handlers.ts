@@ -12,27 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { KvpReply } from '../common/serve/kvp.js';
-import {
-  HV_E_FAIL,
-  HV_ERROR_NOT_SUPPORTED,
-  HV_S_CONT,
-  HV_S_OK,
-  KVP_MAX_KEY_SIZE,
-  KVP_MAX_VALUE_SIZE,
-  KVP_OP_DELETE,
-  KVP_OP_ENUMERATE,
-  KVP_OP_GET,
-  KVP_OP_GET_IP_INFO,
-  KVP_OP_SET,
-  KVP_OP_SET_IP_INFO,
-  KVP_POOL_AUTO,
-  KVP_POOL_COUNT,
-  KVP_POOL_NAMES,
-  KVP_OP_NAMES,
-  REG_SZ,
-  statusName,
-  type Flavor,
-} from '../common/wire/constants.js';
+import { HV_ERROR_NOT_SUPPORTED, HV_E_FAIL, HV_S_CONT, HV_S_OK, KVP_MAX_KEY_SIZE, KVP_MAX_VALUE_SIZE, KVP_OP, KVP_OP_NAMES, KVP_POOL_AUTO, KVP_POOL_COUNT, KVP_POOL_NAMES, REG_SZ, statusName, type Flavor } from '../common/wire/constants.js';
 import { WireError } from '../common/wire/errors.js';
 import { getValueTarget, readExchange, readVariant, type KvpMessage } from '../common/wire/kvp.js';
 import type { Decoded } from '../common/wire/layout.js';
@@ -99,7 +79,7 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
   };
 
   const handlers: Record<number, OpHandler> = {
-    [KVP_OP_SET]: (m) => {
+    [KVP_OP.SET]: (m) => {
       if (m.pool === KVP_POOL_AUTO) return reject(m, HV_S_CONT, 'the host may not write the Auto pool');
       const kv = keyOf(m, 'kvp_set');
       if (typeof kv === 'string') return reject(m, HV_S_CONT, `SET rejected: ${kv}`);
@@ -107,7 +87,7 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
       d.log.info({ op: 'set', pool: poolName(m.pool), key: kv.key, ...(d.debug ? { value: kv.value } : { bytes: Buffer.byteLength(kv.value) }) }, 'host set a key');
       return { status: HV_S_OK };
     },
-    [KVP_OP_GET]: async (m) => {
+    [KVP_OP.GET]: async (m) => {
       const kv = keyOf(m, 'kvp_get');
       if (typeof kv === 'string') return reject(m, HV_S_CONT, `GET rejected: ${kv}`);
       let found: { key: string; value: string } | undefined;
@@ -128,7 +108,7 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
       if (getValueTarget(d.flavor).variant === 'kvp_enum_data') return { status: HV_S_OK, variant: 'kvp_enum_data', fields: { data: { value: fields.value! } } };
       return { status: HV_S_OK, variant: 'kvp_get', fields: { data: fields } };
     },
-    [KVP_OP_DELETE]: (m) => {
+    [KVP_OP.DELETE]: (m) => {
       if (m.pool === KVP_POOL_AUTO) return reject(m, HV_S_CONT, 'the host may not delete from the Auto pool');
       const body = readVariant(m, 'kvp_delete');
       const key = readCString(body.key as Buffer, 'key');
@@ -139,14 +119,14 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
       d.log.info({ op: 'delete', pool: poolName(m.pool), key }, 'host deleted a key');
       return { status: HV_S_OK };
     },
-    [KVP_OP_ENUMERATE]: async (m) => {
+    [KVP_OP.ENUMERATE]: async (m) => {
       const index = readExchange(m, 'kvp_enum_data').index ?? 0;
       const item = m.pool === KVP_POOL_AUTO ? await d.intrinsics.at(index) : ((r) => (r ? recordText(r) : undefined))(d.store.at(m.pool, index));
       // HV_S_CONT past the end is how the host's walk ends: not an error.
       if (!item) return { status: HV_S_CONT };
       return { status: HV_S_OK, variant: 'kvp_enum_data', fields: { index, data: exchangeFields(item.key, item.value) } };
     },
-    [KVP_OP_GET_IP_INFO]: async (m) => {
+    [KVP_OP.GET_IP_INFO]: async (m) => {
       const body = readVariant(m, 'kvp_ip_val');
       const adapterId = readCString(body.adapter_id as Buffer, 'adapter_id');
       if (adapterId instanceof WireError) return reject(m, HV_E_FAIL, `GET_IP_INFO rejected: ${adapterId.message}`);
@@ -167,7 +147,7 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
         },
       };
     },
-    [KVP_OP_SET_IP_INFO]: async (m) => {
+    [KVP_OP.SET_IP_INFO]: async (m) => {
       const body = readVariant(m, 'kvp_ip_val');
       const text: Record<string, string> = {};
       for (const f of ['adapter_id', 'ip_addr', 'sub_net', 'gate_way', 'dns_addr']) {
@@ -191,7 +171,7 @@ export function createKvpHandler(d: KvpHandlerDeps): (m: KvpMessage) => Promise<
   };
 
   return async (m) => {
-    if (m.pool >= KVP_POOL_COUNT && m.operation !== KVP_OP_GET_IP_INFO && m.operation !== KVP_OP_SET_IP_INFO) {
+    if (m.pool >= KVP_POOL_COUNT && m.operation !== KVP_OP.GET_IP_INFO && m.operation !== KVP_OP.SET_IP_INFO) {
       return reject(m, HV_E_FAIL, `pool ${m.pool} does not exist (0-4)`);
     }
     const h = handlers[m.operation];

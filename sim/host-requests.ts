@@ -2,32 +2,7 @@
  * What the simulated host puts on the wire for each SimHost request, and
  * how it reads the answer back (common/wire/host.ts does the encoding).
  */
-import {
-  ADDR_FAMILY_IPV4,
-  ADDR_FAMILY_IPV6,
-  HV_S_OK,
-  ICMSGTYPE_KVPEXCHANGE,
-  ICMSGTYPE_NEGOTIATE,
-  ICMSGTYPE_VSS,
-  IC_FRAMEWORK_VERSION,
-  KVP_MSG_VERSION_WIN8,
-  KVP_OP_DELETE,
-  KVP_OP_ENUMERATE,
-  KVP_OP_GET,
-  KVP_OP_GET_IP_INFO,
-  KVP_OP_SET,
-  KVP_OP_SET_IP_INFO,
-  VSS_MSG_VERSION,
-  VSS_OP_AUTO_RECOVER,
-  VSS_OP_BU_COMPLETE,
-  VSS_OP_CREATE,
-  VSS_OP_DELETE,
-  VSS_OP_FREEZE,
-  VSS_OP_GET_DM_INFO,
-  VSS_OP_HOT_BACKUP,
-  VSS_OP_THAW,
-  statusName,
-} from '../common/wire/constants.js';
+import { ADDR_FAMILY_IPV4, ADDR_FAMILY_IPV6, HV_S_OK, ICMSGTYPE_KVPEXCHANGE, ICMSGTYPE_NEGOTIATE, ICMSGTYPE_VSS, IC_FRAMEWORK_VERSION, KVP_MSG_VERSION_WIN8, KVP_OP, VSS_MSG_VERSION, VSS_OP_AUTO_RECOVER, VSS_OP_BU_COMPLETE, VSS_OP_CREATE, VSS_OP_DELETE, VSS_OP_FREEZE, VSS_OP_GET_DM_INFO, VSS_OP_HOT_BACKUP, VSS_OP_THAW, statusName } from '../common/wire/constants.js';
 import { isWireError } from '../common/wire/errors.js';
 import {
   decodeHostIpMsg,
@@ -57,12 +32,12 @@ export const VSS_HOST_OPS: Record<VssHostOp, number> = {
 };
 
 const KVP_HOST_OPS: Record<KvpHostRequest['op'], number> = {
-  get: KVP_OP_GET,
-  set: KVP_OP_SET,
-  delete: KVP_OP_DELETE,
-  enum: KVP_OP_ENUMERATE,
-  ipinfo: KVP_OP_GET_IP_INFO,
-  setip: KVP_OP_SET_IP_INFO,
+  get: KVP_OP.GET,
+  set: KVP_OP.SET,
+  delete: KVP_OP.DELETE,
+  enum: KVP_OP.ENUMERATE,
+  ipinfo: KVP_OP.GET_IP_INFO,
+  setip: KVP_OP.SET_IP_INFO,
 };
 
 /** The NEGOTIATE the host sends first on a channel: framework 3.0 and the service's message version. */

@@ -7,21 +7,7 @@
  * dispatch of replies) comes from kvp-convert-linux.ts and
  * kvp-convert-freebsd.ts.
  */
-import {
-  KVP_HOST_KEY_MAX_UNITS,
-  KVP_HOST_VALUE_MAX_UNITS,
-  KVP_MAX_KEY_SIZE,
-  KVP_MAX_VALUE_SIZE,
-  KVP_OP_DELETE,
-  KVP_OP_ENUMERATE,
-  KVP_OP_GET,
-  KVP_OP_GET_IP_INFO,
-  KVP_OP_SET,
-  KVP_OP_SET_IP_INFO,
-  REG_SZ,
-  REG_U32,
-  REG_U64,
-} from '../common/wire/constants.js';
+import { KVP_HOST_KEY_MAX_UNITS, KVP_HOST_VALUE_MAX_UNITS, KVP_MAX_KEY_SIZE, KVP_MAX_VALUE_SIZE, KVP_OP, REG_SZ, REG_U32, REG_U64 } from '../common/wire/constants.js';
 import { unitsAt } from './kernel-text.js';
 import { DAEMON_IP, DELETE, ENUM, ENUM_INDEX, GET, HOST_IP, IP_LIMITS, IP_STRINGS, OP, POOL, SET, type Field } from './kvp-fields.js';
 
@@ -54,21 +40,21 @@ export function hostToDaemon(host: Buffer, rules: ToDaemonRules): Buffer {
     msg.writeUInt32LE(rules.sizedString(host, msg, f.keySize, f.key, KVP_MAX_KEY_SIZE - 1), f.keySize.offset);
   };
   switch (op) {
-    case KVP_OP_SET_IP_INFO:
-    case KVP_OP_GET_IP_INFO:
+    case KVP_OP.SET_IP_INFO:
+    case KVP_OP.GET_IP_INFO:
       ipToDaemon(host, msg, op, rules);
       break;
-    case KVP_OP_SET:
+    case KVP_OP.SET:
       msg.writeUInt32LE(setValue(host, msg, rules), SET.valueSize.offset);
       key(SET); // Linux falls through into its GET case for the key
       break;
-    case KVP_OP_GET:
+    case KVP_OP.GET:
       key(GET);
       break;
-    case KVP_OP_DELETE:
+    case KVP_OP.DELETE:
       key(DELETE);
       break;
-    case KVP_OP_ENUMERATE:
+    case KVP_OP.ENUMERATE:
       msg.writeUInt32LE(host.readUInt32LE(ENUM_INDEX.offset), ENUM_INDEX.offset);
       break;
   }
@@ -89,7 +75,7 @@ function setValue(host: Buffer, msg: Buffer, rules: ToDaemonRules): number {
 
 /** GET_IP_INFO carries adapter_id and addr_family; SET_IP_INFO also the other strings and dhcp_enabled. */
 function ipToDaemon(host: Buffer, msg: Buffer, op: number, rules: ToDaemonRules): void {
-  const set = op === KVP_OP_SET_IP_INFO;
+  const set = op === KVP_OP.SET_IP_INFO;
   for (const n of set ? IP_STRINGS : (['adapter_id'] as const)) {
     rules.ipString(unitsAt(host, HOST_IP[n].offset, IP_LIMITS[n]), IP_LIMITS[n]).copy(msg, DAEMON_IP[n].offset);
   }

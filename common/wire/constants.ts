@@ -17,6 +17,16 @@ export const KVP_OP_COUNT = 6;
 export const KVP_OP_REGISTER = 4; /* hv_kvp_hdr.operation: FreeBSD registration, Linux legacy */
 export const KVP_OP_REGISTER1 = 100; /* hv_kvp_hdr.operation: Linux current registration */
 
+/** The KVP operation codes as one object, for code that uses several of them. */
+export const KVP_OP = {
+  GET: KVP_OP_GET,
+  SET: KVP_OP_SET,
+  DELETE: KVP_OP_DELETE,
+  ENUMERATE: KVP_OP_ENUMERATE,
+  GET_IP_INFO: KVP_OP_GET_IP_INFO,
+  SET_IP_INFO: KVP_OP_SET_IP_INFO,
+} as const;
+
 export const KVP_OP_NAMES: Record<number, string> = {
   [KVP_OP_GET]: 'get',
   [KVP_OP_SET]: 'set',
