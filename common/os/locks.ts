@@ -20,6 +20,7 @@
  */
 import { createRequire } from 'node:module';
 import { currentOs, errnoName, errnoNumber, type Os } from './libc.js';
+import { locate, struct, u16, u32, u64, type Layout } from '../wire/layout.js';
 
 /** fcntl commands and lock types, per OS (verified: FreeBSD sys/sys/fcntl.h, Linux asm-generic/fcntl.h and glibc bits/fcntl.h for x86_64). */
 export const FCNTL: Record<Os, { F_GETLK: number; F_SETLK: number; F_SETLKW: number; F_RDLCK: number; F_WRLCK: number; F_UNLCK: number }> = {
@@ -48,23 +49,24 @@ interface Field {
  * l_start, off_t l_len, pid_t l_pid, short l_type, short l_whence, int
  * l_sysid. Both 32 bytes with padding.
  */
+const P = { packed: false };
+/** The two declarations, in the C member order (common/wire/layout.ts places them as the compiler does). */
+const FLOCK_STRUCTS: Record<Os, Layout> = {
+  linux: struct('flock', [u16('l_type'), u16('l_whence'), u64('l_start'), u64('l_len'), u32('l_pid')], P),
+  freebsd: struct('flock', [u64('l_start'), u64('l_len'), u32('l_pid'), u16('l_type'), u16('l_whence'), u32('l_sysid')], P),
+};
+
+function fieldsOf(l: Layout) {
+  const f = (name: string): Field => {
+    const m = locate(l, name).member;
+    return { offset: m.offset, size: m.size as Field['size'] };
+  };
+  return { size: l.size, l_type: f('l_type'), l_whence: f('l_whence'), l_start: f('l_start'), l_len: f('l_len'), l_pid: f('l_pid') };
+}
+
 export const FLOCK_LAYOUT: Record<Os, { size: number; l_type: Field; l_whence: Field; l_start: Field; l_len: Field; l_pid: Field }> = {
-  linux: {
-    size: 32,
-    l_type: { offset: 0, size: 2 },
-    l_whence: { offset: 2, size: 2 },
-    l_start: { offset: 8, size: 8 },
-    l_len: { offset: 16, size: 8 },
-    l_pid: { offset: 24, size: 4 },
-  },
-  freebsd: {
-    size: 32,
-    l_start: { offset: 0, size: 8 },
-    l_len: { offset: 8, size: 8 },
-    l_pid: { offset: 16, size: 4 },
-    l_type: { offset: 20, size: 2 },
-    l_whence: { offset: 22, size: 2 },
-  },
+  linux: fieldsOf(FLOCK_STRUCTS.linux),
+  freebsd: fieldsOf(FLOCK_STRUCTS.freebsd),
 };
 
 export interface FlockFields {
