@@ -4,17 +4,9 @@
  */
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { setColorBlue } from '../test/lib/wire-vectors.js';
 import { msgCommand, parseHexText, runDecode, runEncode, type MsgIo, type Outcome } from './msg.js';
 
-function setColorBlueLinux(): Buffer {
-  const b = Buffer.alloc(7432);
-  b[0] = 1;
-  b.writeUInt32LE(6, 8);
-  b.writeUInt32LE(5, 12);
-  b.write('Color', 16, 'latin1');
-  b.write('Blue', 528, 'latin1');
-  return b;
-}
 
 function out(o: Outcome): string {
   if (!o.ok) throw new Error(o.error);
@@ -43,12 +35,12 @@ describe('runDecode', () => {
   });
 
   it('reads raw bytes from stdin when --hex is absent', () => {
-    const j = JSON.parse(out(runDecode({ flavor: 'linux', service: 'kvp' }, setColorBlueLinux())));
+    const j = JSON.parse(out(runDecode({ flavor: 'linux', service: 'kvp' }, setColorBlue('linux'))));
     expect(j).toMatchObject({ operation: 1, variant: 'kvp_set', body: { data: { key: 'Color', value: 'Blue' } } });
   });
 
   it('passes --reply and --op through (op as decimal or 0x hex)', () => {
-    const b = setColorBlueLinux();
+    const b = setColorBlue('linux');
     b.writeUInt32LE(0x80004005, 0);
     for (const op of ['1', '0x1']) {
       const j = JSON.parse(out(runDecode({ flavor: 'linux', service: 'kvp', reply: true, op }, b)));
@@ -89,7 +81,7 @@ describe('runEncode', () => {
   });
 
   it('inverts runDecode', () => {
-    const b = setColorBlueLinux();
+    const b = setColorBlue('linux');
     b[7431] = 0xab;
     const json = out(runDecode({ flavor: 'linux', service: 'kvp' }, b));
     expect(out(runEncode({ flavor: 'linux', service: 'kvp' }, json))).toBe(`${b.toString('hex')}\n`);
@@ -149,7 +141,7 @@ describe('msgCommand (commander, in process)', () => {
   });
 
   it('decode reads raw stdin, encode turns the JSON back into the same hex', async () => {
-    const b = setColorBlueLinux();
+    const b = setColorBlue('linux');
     const dec = fakeIo(b);
     await msgCommand(dec).parseAsync(['decode', '--flavor', 'linux', '--service', 'kvp'], { from: 'user' });
     const enc = fakeIo(dec.stdout);

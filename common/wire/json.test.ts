@@ -4,11 +4,13 @@
  * (properties.test.ts proves the round trip on random buffers.)
  */
 import { describe, expect, it } from 'vitest';
+import { KVP_SIZE, setColorBlue } from '../../test/lib/wire-vectors.js';
 import type { Flavor } from './constants.js';
 import { WireError } from './errors.js';
 import { fromJson, toJson, type JsonOptions, type KvpJson, type MsgJson } from './json.js';
 
-const SIZE: Record<Flavor, number> = { freebsd: 7430, linux: 7432 };
+const SIZE = KVP_SIZE;
+
 const BODY: Record<Flavor, number> = { freebsd: 7426, linux: 7428 };
 
 function json(bytes: Buffer, opts: JsonOptions): MsgJson {
@@ -36,15 +38,6 @@ function err(obj: unknown): WireError {
   return b;
 }
 
-function setColorBlue(flavor: Flavor): Buffer {
-  const b = Buffer.alloc(SIZE[flavor]);
-  b[0] = 1;
-  b.writeUInt32LE(6, 8);
-  b.writeUInt32LE(5, 12);
-  b.write('Color', 16, 'latin1');
-  b.write('Blue', 528, 'latin1');
-  return b;
-}
 
 describe.each(['freebsd', 'linux'] as const)('%s KVP', (flavor) => {
   it('shows a SET with its fields as sent', () => {
