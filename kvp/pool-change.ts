@@ -38,15 +38,19 @@ export function replayChange(t: ChangeTarget, e: JournalEntry): ReplayOutcome {
   const size = fs.fstat(fd).size;
   const record = (i: number) => fs.pread(fd, R, i * R);
   const other = 'left alone: changed by another writer since' as const;
+  /** Finish one record whose write may have been torn: it must hold `post`, or a byte mix of `pre` and `post`. */
+  const finishRecord = (index: number, pre: Buffer, post: Buffer): ReplayOutcome => {
+    const got = record(index);
+    if (got.equals(post)) return 'already done';
+    if (!mixOf(got, pre, post)) return other;
+    fs.pwrite(fd, post, index * R);
+    fs.fdatasync(fd);
+    return 'finished';
+  };
   switch (e.op) {
     case 'set': {
       if (size < (e.index + 1) * R) return other;
-      const got = record(e.index);
-      if (got.equals(e.post)) return 'already done';
-      if (!mixOf(got, e.pre, e.post)) return other;
-      fs.pwrite(fd, e.post, e.index * R);
-      fs.fdatasync(fd);
-      return 'finished';
+      return finishRecord(e.index, e.pre, e.post);
     }
     case 'append': {
       if (size <= e.size) return size === e.size ? 'undone' : other;
@@ -85,13 +89,8 @@ export function replayChange(t: ChangeTarget, e: JournalEntry): ReplayOutcome {
       const target = e.moved ?? e.pre; // what the last record holds until the change is complete
       if (size === e.size - R) {
         if (!e.moved) return 'already done';
-        const got = record(e.index);
-        if (got.equals(e.moved)) return 'already done';
         // The truncate reached the disk before the copy (possible after a power loss): finish the copy.
-        if (!mixOf(got, e.pre, e.moved)) return other;
-        fs.pwrite(fd, e.moved, e.index * R);
-        fs.fdatasync(fd);
-        return 'finished';
+        return finishRecord(e.index, e.pre, e.moved);
       }
       if (size < e.size || (size - e.size) % R !== 0) return other;
       if (!record(last).equals(target)) return other;
