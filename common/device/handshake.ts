@@ -5,7 +5,8 @@
  */
 import { KVP_OP_REGISTER, KVP_OP_REGISTER1 } from '../wire/constants.js';
 import { isWireError } from '../wire/errors.js';
-import { decodeKvp, encodeKvp, fieldString, readVariant } from '../wire/kvp.js';
+import { decodeKvp, encodeKvp, readVariant } from '../wire/kvp.js';
+import { readCString } from '../wire/strings.js';
 import { LINUX_VSS_HANDSHAKE_REPLY_SIZE } from '../wire/structs.js';
 import { decodeLinuxVssHandshake, linuxVssRegister } from '../wire/vss.js';
 import { DeviceError, type Device, type Registration } from './types.js';
@@ -28,7 +29,7 @@ async function linuxKvp(dev: Device, signal?: AbortSignal): Promise<Registration
   const msg = decodeKvp(await dev.read(), 'linux');
   if (isWireError(msg)) throw new DeviceError('EPROTO', 'register', dev.path, msg.message);
   if (msg.operation !== KVP_OP_REGISTER1) throw new DeviceError('EPROTO', 'register', dev.path, `reply op ${msg.operation}, expected ${KVP_OP_REGISTER1}`);
-  const version = fieldString(readVariant(msg, 'kvp_register').version as Buffer, 'version');
+  const version = readCString(readVariant(msg, 'kvp_register').version as Buffer, 'version');
   if (isWireError(version)) throw new DeviceError('EPROTO', 'register', dev.path, version.message);
   return { version };
 }

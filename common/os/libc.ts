@@ -104,7 +104,6 @@ export interface RawLibc {
 }
 
 let raw: RawLibc | undefined;
-let injected = false;
 
 function bind(): RawLibc {
   const require = createRequire(import.meta.url);
@@ -151,10 +150,7 @@ export function libc(): RawLibc {
 /** Replace the C library for tests (scripted errno paths); pass undefined to restore. */
 export function setLibc(fake: RawLibc | undefined): void {
   raw = fake;
-  injected = fake !== undefined;
 }
-
-export const isInjected = (): boolean => injected;
 
 export const osFlags = (): OsFlags => FLAGS[currentOs()];
 

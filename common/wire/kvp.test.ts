@@ -28,7 +28,6 @@ import {
   KVP_VARIANTS,
   decodeKvp,
   encodeKvp,
-  fieldString,
   readExchange,
   readVariant,
   replyFrom,
@@ -36,7 +35,7 @@ import {
   variantLayout,
   type KvpMessage,
 } from './kvp.js';
-import { cstringSize, encodeCString } from './strings.js';
+import { cstringSize, encodeCString, readCString } from './strings.js';
 
 const SIZE: Record<Flavor, number> = { freebsd: 7430, linux: 7432 };
 const FLAVORS = ['freebsd', 'linux'] as const;
@@ -83,7 +82,7 @@ describe('registration messages', () => {
     b.write('3.1\0', 4, 'latin1');
     const m = decoded(b, 'linux');
     expect(m.operation).toBe(100);
-    expect(fieldString(readVariant(m, 'kvp_register').version as Buffer)).toBe('3.1');
+    expect(readCString(readVariant(m, 'kvp_register').version as Buffer)).toBe('3.1');
   });
 });
 
@@ -109,7 +108,7 @@ describe.each(FLAVORS)('%s requests', (flavor) => {
     const m = decoded(got, flavor);
     expect(m).toMatchObject({ flavor, operation: 1, pool: 0, pad: 0, error: 1 });
     const ex = readExchange(m, 'kvp_set');
-    expect({ ...ex, key: fieldString(ex.key), value: fieldString(ex.value) }).toEqual({
+    expect({ ...ex, key: readCString(ex.key), value: readCString(ex.value) }).toEqual({
       valueType: 0,
       keySize: 6,
       valueSize: 5,
@@ -138,7 +137,7 @@ describe.each(FLAVORS)('%s requests', (flavor) => {
     expect(got.equals(want)).toBe(true);
     const d = readVariant(decoded(got, flavor), 'kvp_delete');
     expect(d.key_size).toBe(4);
-    expect(fieldString(d.key as Buffer)).toBe('Key');
+    expect(readCString(d.key as Buffer)).toBe('Key');
   });
 
   it('ENUMERATE: only the index at 4, data area zero', () => {
@@ -158,7 +157,7 @@ describe.each(FLAVORS)('%s requests', (flavor) => {
     b.write('k', 20, 'latin1');
     b.write('vv', 532, 'latin1');
     const ex = readExchange(decoded(b, flavor), 'kvp_enum_data');
-    expect({ ...ex, key: fieldString(ex.key), value: fieldString(ex.value) }).toEqual({
+    expect({ ...ex, key: readCString(ex.key), value: readCString(ex.value) }).toEqual({
       index: 2,
       valueType: REG_SZ,
       keySize: 2,
@@ -178,7 +177,7 @@ describe.each(FLAVORS)('%s requests', (flavor) => {
     });
     expect(got.equals(want)).toBe(true);
     const ip = readVariant(decoded(got, flavor), 'kvp_ip_val');
-    expect(fieldString(ip.adapter_id as Buffer)).toBe('00:15:5D:01:02:03');
+    expect(readCString(ip.adapter_id as Buffer)).toBe('00:15:5D:01:02:03');
     expect(ip.addr_family).toBe(3);
     expect(ip.dhcp_enabled).toBe(0);
   });
@@ -271,21 +270,21 @@ describe('string fields of garbage messages', () => {
   it.each(FLAVORS)('%s: a key without NUL is ENOTERM, invalid UTF-8 is EUTF8, never a throw', (flavor) => {
     const full = handMsg(flavor, 1);
     full.fill(0x41, 16, 16 + 512); // key has no terminator inside its 512 bytes
-    const k1 = fieldString(readExchange(decoded(full, flavor), 'kvp_set').key, 'key');
+    const k1 = readCString(readExchange(decoded(full, flavor), 'kvp_set').key, 'key');
     expect(k1).toBeInstanceOf(WireError);
     expect((k1 as WireError).code).toBe('ENOTERM');
     expect((k1 as WireError).field).toBe('key');
 
     const bad = handMsg(flavor, 1);
     bad[16] = 0xc3; // a lead byte followed by NUL
-    const k2 = fieldString(readExchange(decoded(bad, flavor), 'kvp_set').key, 'key');
+    const k2 = readCString(readExchange(decoded(bad, flavor), 'kvp_set').key, 'key');
     expect((k2 as WireError).code).toBe('EUTF8');
   });
 
   it('a key that fills the field up to the last byte, then NUL, reads back', () => {
     const b = handMsg('linux', 1);
     b.fill(0x61, 16, 16 + 511);
-    expect(fieldString(readExchange(decoded(b, 'linux'), 'kvp_set').key)).toBe('a'.repeat(511));
+    expect(readCString(readExchange(decoded(b, 'linux'), 'kvp_set').key)).toBe('a'.repeat(511));
   });
 });
 

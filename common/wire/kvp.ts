@@ -15,7 +15,6 @@ import {
 } from './constants.js';
 import { WireError } from './errors.js';
 import { readAggregate, writeAggregate, type Decoded, type Layout } from './layout.js';
-import { readCString } from './strings.js';
 import { KVP_BODY_OFFSET, LAYOUTS, kvpMsgSize } from './structs.js';
 
 /** The body member that an operation uses; op 4 is GET_IP_INFO or REGISTER depending on who reads it. */
@@ -132,8 +131,6 @@ export function getValueTarget(flavor: Flavor): { variant: 'kvp_get' | 'kvp_enum
   return flavor === 'linux' ? { variant: 'kvp_enum_data', offset: 532 } : { variant: 'kvp_get', offset: 528 };
 }
 
-/** Strictly read a NUL-terminated UTF-8 field. */
-export const fieldString = readCString;
 
 /** Build a whole message: header, then the named body member's fields; everything else zero. */
 export function encodeKvp(

@@ -24,10 +24,10 @@ import {
   encodeFreebsdVss,
   encodeLinuxVss,
   linuxVssRegister,
-  vssSize,
   type FreebsdVssMessage,
   type LinuxVssMessage,
 } from './vss.js';
+import { vssMsgSize } from './structs.js';
 
 function linux(buf: Buffer): LinuxVssMessage {
   const m = decodeLinuxVss(buf);
@@ -150,8 +150,8 @@ describe('FreeBSD hv_vss_opt_msg', () => {
     expect((r as WireError).message).toContain('expected 64');
   });
 
-  it('vssSize matches the spec sizes', () => {
-    expect(vssSize('freebsd')).toBe(64);
-    expect(vssSize('linux')).toBe(12);
+  it('vssMsgSize matches the spec sizes', () => {
+    expect(vssMsgSize('freebsd')).toBe(64);
+    expect(vssMsgSize('linux')).toBe(12);
   });
 });

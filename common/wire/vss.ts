@@ -2,9 +2,9 @@
  * VSS messages: Linux hv_vss_msg (12 bytes, read/write) and FreeBSD
  * hv_vss_opt_msg (64 bytes, carried by ioctl). Decoding never throws.
  */
-import { VSS_OP_REGISTER1, type Flavor } from './constants.js';
+import { VSS_OP_REGISTER1 } from './constants.js';
 import { WireError } from './errors.js';
-import { LAYOUTS, LINUX_VSS_HANDSHAKE_REPLY_SIZE, vssMsgSize } from './structs.js';
+import { LINUX_VSS_HANDSHAKE_REPLY_SIZE, vssMsgSize } from './structs.js';
 
 /** Linux VSS message as read or written. */
 export interface LinuxVssMessage {
@@ -75,6 +75,3 @@ export function decodeLinuxVssHandshake(buf: Buffer): number | WireError {
   if (v !== VSS_OP_REGISTER1) return new WireError('EVALUE', `VSS handshake reply: version ${v}, expected ${VSS_OP_REGISTER1}`);
   return v;
 }
-
-/** VSS message size for a flavor, from the declared layouts. */
-export const vssSize = (flavor: Flavor): number => LAYOUTS[flavor].vssMsg.size;
