@@ -36,7 +36,13 @@ function fake(opts: { ioctlErrno?: number; openErrno?: number } = {}) {
 }
 
 /** Every scripted descriptor is the root of its own file system (device 2; parents on device 1) unless a test says otherwise. */
-beforeEach(() => setMountRootStats({ isSymlink: () => false, fdDev: () => 2, dev: () => 1 }));
+/** What statfs(2) reports as the fsid of any path (FreeBSD), per test. */
+let liveFsid = Buffer.alloc(8);
+const rootStats = { isSymlink: () => false, fdDev: () => 2, dev: () => 1, fsid: () => liveFsid };
+beforeEach(() => {
+  liveFsid = Buffer.alloc(8);
+  setMountRootStats(rootStats);
+});
 afterEach(() => {
   setLibc(undefined);
   setMountRootStats(undefined);
@@ -87,11 +93,11 @@ describe('fsFreeze / fsThaw', () => {
 
   it('refuses, before FIFREEZE, a directory that is not the root of a mount (unmounted meanwhile) or a symlink', () => {
     let calls = fake();
-    setMountRootStats({ isSymlink: () => false, fdDev: () => 1, dev: () => 1 });
+    setMountRootStats({ ...rootStats, fdDev: () => 1, dev: () => 1 });
     expect(() => fsFreeze('/t/a', ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
     expect(calls.map((c) => c[0])).toEqual(['open', 'close']);
     calls = fake();
-    setMountRootStats({ isSymlink: () => true, fdDev: () => 2, dev: () => 1 });
+    setMountRootStats({ ...rootStats, isSymlink: () => true });
     expect(() => fsFreeze('/t/a', ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
     expect(calls.some((c) => c[0] === 'ioctl')).toBe(false);
   });
@@ -109,6 +115,7 @@ describe('FreeBSD UFS suspension (injected syscalls)', () => {
   it('one /dev/ufssuspend descriptor per file system, UFSSUSPEND with the fsid; resume = UFSRESUME + close', () => {
     const calls = fake();
     const fsid = Buffer.from([1, 0, 0, 0, 0x35, 0, 0, 0]);
+    liveFsid = fsid;
     const fd1 = ufsSuspend('/t/a', fsid, ALLOW);
     const fd2 = ufsSuspend('/t/b', fsid, ALLOW);
     expect(fd1).not.toBe(fd2);
@@ -117,6 +124,17 @@ describe('FreeBSD UFS suspension (injected syscalls)', () => {
     expect(calls[1]).toEqual(['ioctl', fd1, UFSSUSPEND, fsid]);
     ufsResume(fd1, '/t/a');
     expect(calls.slice(-2).map((c) => c.slice(0, 3))).toEqual([['ioctl', fd1, UFSRESUME], ['close', fd1]]);
+  });
+
+  it('refuses, before any syscall, when the path no longer holds the fsid the mount table listed', () => {
+    const calls = fake();
+    liveFsid = Buffer.from([2, 0, 0, 0, 0x35, 0, 0, 0]);
+    expect(() => ufsSuspend('/t/a', Buffer.from([1, 0, 0, 0, 0x35, 0, 0, 0]), ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
+    setMountRootStats({ ...rootStats, fsid: () => { throw new Error('statfs failed'); } });
+    expect(() => ufsSuspend('/t/a', Buffer.alloc(8), ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
+    setMountRootStats({ ...rootStats, isSymlink: () => true });
+    expect(() => ufsSuspend('/t/a', Buffer.alloc(8), ALLOW)).toThrow(expect.objectContaining({ code: 'EHVNOTMOUNT' }));
+    expect(calls).toEqual([]);
   });
 
   it('a failed UFSSUSPEND closes its descriptor (pitfall F39)', () => {

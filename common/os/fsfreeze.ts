@@ -51,12 +51,15 @@ export interface MountRootStats {
   fdDev(fd: number): number;
   /** st_dev of a path. */
   dev(path: string): number;
+  /** FreeBSD: f_fsid of statfs(2) on a path (the file system that path is on now). */
+  fsid(path: string): Buffer;
 }
 
 const realStats: MountRootStats = {
   isSymlink: (p) => lstatSync(p).isSymbolicLink(),
   fdDev: (fd) => fstatSync(fd).dev,
   dev: (p) => statSync(p).dev,
+  fsid: (p) => freebsdStatfsOf(p).fsid,
 };
 let stats = realStats;
 
@@ -166,6 +169,16 @@ export function decodeStatfs(buf: Buffer, count: number): FreebsdStatfs[] {
   return out;
 }
 
+/** statfs(2) of one path, FreeBSD only. */
+export function freebsdStatfsOf(path: string): FreebsdStatfs {
+  const require = createRequire(import.meta.url);
+  const koffi = require('koffi') as typeof import('koffi');
+  const statfs = koffi.load('libc.so.7').func('int statfs(const char *path, void *buf)');
+  const buf = Buffer.alloc(STATFS_SIZE);
+  if ((statfs(path, buf) as number) < 0) throw new SyscallError('EIO', -1, 'statfs', path);
+  return decodeStatfs(buf, 1)[0]!;
+}
+
 /** getmntinfo(MNT_NOWAIT) through getfsstat(2), FreeBSD only. */
 export function freebsdMountTable(): FreebsdStatfs[] {
   const require = createRequire(import.meta.url);
@@ -187,6 +200,18 @@ export function freebsdMountTable(): FreebsdStatfs[] {
  */
 export function ufsSuspend(mountPoint: string, fsid: Buffer, env: NodeJS.ProcessEnv = process.env): number {
   checkFreezeAllowed(mountPoint, env);
+  // UFSSUSPEND acts on the fsid, the interlock on the name: make sure the
+  // name still leads to that file system (it may have been unmounted, or
+  // another one mounted over it, since the mount table was read).
+  let live: Buffer | undefined;
+  try {
+    live = stats.isSymlink(resolve(mountPoint)) ? undefined : stats.fsid(mountPoint);
+  } catch {
+    live = undefined;
+  }
+  if (!live?.equals(fsid)) {
+    throw new SyscallError('EHVNOTMOUNT', -1, 'freeze', `${mountPoint} (no longer the file system the mount table listed)`);
+  }
   const f = osFlags();
   const fd = openFd(UFSSUSPEND_PATH, f.O_RDWR | f.O_CLOEXEC);
   try {
