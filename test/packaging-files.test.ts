@@ -397,6 +397,15 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
         expect(r.vars.precmd).toBe('0');
       });
 
+      it(`start precondition: -n or --foreground in ${d.rc}_flags is refused (rc.subr would wait forever)`, () => {
+        for (const flags of ['-d -n', '--foreground']) {
+          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
+          expect(r.vars.precmd, flags).toBe('1');
+          expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground from ${d.rc}_flags`);
+        }
+        expect(evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='-d --exclude /n'` }).vars.precmd).toBe('0');
+      });
+
       it('start precondition: a missing node interpreter, or a launcher without an absolute #! path, is refused', () => {
         const missing = evalRcScript(d.rc, { prefix: fakePrefix('nonode', '/nonexistent/bin/node'), arg: 'start', overrides: `${d.rc}_device=/dev/null` });
         expect(missing.vars.precmd).toBe('1');
