@@ -17,14 +17,15 @@
 // installed there, otherwise from `npm pack` (cached in .koffi-cache/).
 //
 // Environment: KOFFI_PLATFORMS="freebsd-x64 freebsd-ia32 ..." (default: this
-// machine's). Run from the top of the tree after `npm run build`.
+// machine's); BUNDLE, the output directory (default bundle/). Run from the
+// top of the tree after `npm run build`.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
-const out = join(root, 'bundle');
+const out = resolve(root, process.env.BUNDLE || 'bundle');
 const lib = join(out, 'hvguest');
 const cache = join(root, '.koffi-cache');
 

@@ -5,9 +5,14 @@
 # those files. Needs only POSIX sh and the files of bundle/ and build/, so
 # the FreeBSD port runs it from the distfile without npm.
 #
-#   sh build/mk/install.sh install|uninstall|list
+#   sh build/mk/install.sh install|uninstall|list|plist
 #
-# Environment besides layout.sh's: DESTDIR; INSTALL_RCD=no leaves the rc.d
+# list prints the destination paths; plist prints the FreeBSD port's
+# pkg-plist (LAYOUT=freebsd, rc.d left to USE_RC_SUBR, the koffi CPU as
+# %%KOFFI_ARCH%%).
+#
+# Environment besides layout.sh's: DESTDIR; BUNDLE (default bundle/, what
+# `make all` wrote); INSTALL_RCD=no leaves the rc.d
 # scripts out (the port's USE_RC_SUBR installs them).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -17,8 +22,11 @@ cd "$(dirname "$0")/../.."
 CMD=${1:-}
 case "$CMD" in
 install | uninstall | list) ;;
+plist)
+	LAYOUT=freebsd
+	INSTALL_RCD=no ;;
 *)
-	echo "usage: install.sh install|uninstall|list" >&2
+	echo "usage: install.sh install|uninstall|list|plist" >&2
 	exit 64 ;;
 esac
 
@@ -32,16 +40,17 @@ case "$DESTDIR" in
 	exit 2 ;;
 esac
 
-BUNDLE=bundle/hvguest
+BUNDLE_TOP=${BUNDLE:-bundle}
+BUNDLE=$BUNDLE_TOP/hvguest
 # What install put, one absolute path (without DESTDIR) a line, itself last.
 MANIFEST=$LIBDIR/install-manifest
 if [ "$CMD" != uninstall ] || [ ! -f "$DESTDIR$MANIFEST" ]; then
-	if [ ! -f bundle/programs ] || [ ! -f "$BUNDLE/package.json" ]; then
-		echo "hvguest: bundle/ is missing or incomplete: run \`make\` (make all) first" >&2
+	if [ ! -f "$BUNDLE_TOP/programs" ] || [ ! -f "$BUNDLE/package.json" ]; then
+		echo "hvguest: $BUNDLE_TOP/ is missing or incomplete: run \`make\` (make all) first" >&2
 		exit 1
 	fi
 	if [ ! -d "$BUNDLE/node_modules/@koromix/koffi-$KOFFI_PLATFORM" ]; then
-		echo "hvguest: bundle/ has no koffi binary for $KOFFI_PLATFORM: run \`make LAYOUT=$LAYOUT\` with the same MACHINE_ARCH, or set KOFFI_PLATFORMS when bundling" >&2
+		echo "hvguest: $BUNDLE_TOP/ has no koffi binary for $KOFFI_PLATFORM: run \`make LAYOUT=$LAYOUT\` with the same MACHINE_ARCH, or set KOFFI_PLATFORMS when bundling" >&2
 		exit 1
 	fi
 fi
@@ -59,10 +68,10 @@ files() {
 		bin) echo "launcher 0755 $name $BINDIR/$name" ;;
 		sbin) echo "launcher 0755 $name $SBINDIR/$name" ;;
 		*)
-			echo "hvguest: bundle/programs: $name has directory '$dir' (expected bin or sbin)" >&2
+			echo "hvguest: $BUNDLE_TOP/programs: $name has directory '$dir' (expected bin or sbin)" >&2
 			return 1 ;;
 		esac
-	done <bundle/programs
+	done <"$BUNDLE_TOP/programs"
 	# The bundle directory, with only the target's koffi native package.
 	(cd "$BUNDLE" && find . -type f | LC_ALL=C sort) | while read -r f; do
 		f=${f#./}
@@ -225,5 +234,10 @@ do_uninstall() {
 case "$CMD" in
 install) do_install ;;
 uninstall) do_uninstall ;;
-list) files | while read -r how mode src dst; do echo "$dst"; done ;;
+list) { files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } ;;
+plist)
+	cpu=${KOFFI_PLATFORM#freebsd-}
+	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } |
+		sed -e "s|^$PREFIX/||" -e "s|koffi-freebsd-$cpu/|koffi-freebsd-%%KOFFI_ARCH%%/|" -e "s|/freebsd_$cpu/|/freebsd_%%KOFFI_ARCH%%/|" |
+		LC_ALL=C sort ;;
 esac

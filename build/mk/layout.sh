@@ -34,7 +34,9 @@ hv_layout() {
 	freebsd)
 		PREFIX=${PREFIX:-/usr/local}
 		NODEBIN=${NODEBIN:-/usr/local/bin/node}
-		MANDIR=${MANDIR:-$PREFIX/man}
+		# Ports install man pages under share/man since 2024 (the move
+		# from PREFIX/man); MANDIR=$PREFIX/man for older trees.
+		MANDIR=${MANDIR:-$PREFIX/share/man}
 		HELPERDIR=$PREFIX/libexec/hyperv
 		RCDIR=$PREFIX/etc/rc.d
 		DEVDDIR=$PREFIX/etc/devd ;;
