@@ -2,8 +2,10 @@
 # make check, beyond tsc: `sh -n` (or `bash -n`) over every shell script in
 # the tree, found by its #! line or a .sh name, and `mandoc -Tlint` over the
 # man pages when mandoc is installed. Exit status 1 on any finding.
+#
+#   sh build/mk/check.sh [DIR]    (default: the top of the tree)
 set -eu
-cd "$(dirname "$0")/../.."
+cd "${1:-$(dirname "$0")/../..}"
 
 fail=0
 n=0

@@ -4,12 +4,13 @@
  * architectures and knobs (`make hyperv-status`, fast), the real effect on
  * `make all` and `make install` (nothing built, nothing installed), clear
  * errors for bad values, and one real `make all` per make whose program
- * list comes from package.json.
+ * list comes from package.json; and what `make check` adds to tsc.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../lib/procs.js';
+import { ROOT, run, tempDir } from '../lib/procs.js';
 import { HAVE_BMAKE, HAVE_GMAKE, MAKES, make, packageJson, programDir } from './make.js';
 
 const ARCHES = ['amd64', 'i386', 'x86_64', 'i686', 'aarch64', 'riscv64'] as const;
@@ -137,3 +138,38 @@ for (const m of MAKES) {
     });
   });
 }
+
+describe('make check: shell syntax and man page lint', () => {
+  const HAVE_MANDOC = spawnSync('mandoc', ['-V'], { stdio: 'ignore' }).error === undefined || spawnSync('sh', ['-c', 'command -v mandoc'], { stdio: 'ignore' }).status === 0;
+  let tmp: { dir: string; remove: () => void };
+  beforeAll(() => {
+    tmp = tempDir('hvguest-check-');
+  });
+  afterAll(() => tmp.remove());
+
+  it('the tree passes', async () => {
+    const r = await run('sh', [join(ROOT, 'build/mk/check.sh')]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/check: \d+ shell scripts parsed/);
+  });
+
+  it('a broken script (found by its #! line, no .sh name) fails the check and is named', async () => {
+    const dir = join(tmp.dir, 'sh');
+    mkdirSync(join(dir, 'build/scripts'), { recursive: true });
+    writeFileSync(join(dir, 'build/scripts/helper'), '#!/bin/sh\nif true; then\n  echo missing fi\n');
+    writeFileSync(join(dir, 'fine.sh'), 'echo ok\n');
+    const r = await run('sh', [join(ROOT, 'build/mk/check.sh'), dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sh -n \.\/build\/scripts\/helper failed/);
+    expect(r.stdout).toMatch(/check: 2 shell scripts parsed/);
+  });
+
+  it.skipIf(!HAVE_MANDOC)(`a man page with lint warnings fails the check${HAVE_MANDOC ? '' : ' (skipped: mandoc is not installed)'}`, async () => {
+    const dir = join(tmp.dir, 'man');
+    mkdirSync(join(dir, 'build/man'), { recursive: true });
+    writeFileSync(join(dir, 'build/man/bad.8'), '.Dd November 25, 2026\n.Dt BAD 8\n.Os\n.Sh DESCRIPTION\ntext\n.Sh NAME\n.Nm bad\n.Nd late name\n');
+    const r = await run('sh', [join(ROOT, 'build/mk/check.sh'), dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/mandoc -Tlint build\/man\/bad\.8 has warnings/);
+  });
+});
