@@ -21,7 +21,7 @@
 // top of the tree after `npm run build`.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -154,20 +154,33 @@ function koffiNative(platform, version) {
   if (localVersion !== version) {
     src = join(cache, `${platform}-${version}`);
     if (!existsSync(join(src, 'package.json'))) {
+      // Fetched into a private directory and renamed into place, so two
+      // builds at once (parallel tests) never see a half-extracted package.
       mkdirSync(cache, { recursive: true });
-      let tgz;
+      const tmp = mkdtempSync(join(cache, `.fetch-${platform}-`));
       try {
-        tgz = execFileSync('npm', ['pack', '--silent', `${name}@${version}`, '--pack-destination', cache], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-          .trim()
-          .split('\n')
-          .pop();
-      } catch (e) {
-        fail(`cannot fetch ${name}@${version} with npm pack (${e.message.split('\n')[0]}); is the npm registry reachable?`);
+        let tgz;
+        try {
+          tgz = execFileSync('npm', ['pack', '--silent', `${name}@${version}`, '--pack-destination', tmp], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+            .trim()
+            .split('\n')
+            .pop();
+        } catch (e) {
+          rmSync(tmp, { recursive: true, force: true });
+          fail(`cannot fetch ${name}@${version} with npm pack (${e.message.split('\n')[0]}); is the npm registry reachable?`);
+        }
+        const pkgDir = join(tmp, 'package');
+        mkdirSync(pkgDir);
+        execFileSync('tar', ['-xzf', join(tmp, tgz), '-C', pkgDir, '--strip-components=1']);
+        try {
+          renameSync(pkgDir, src);
+        } catch (e) {
+          // Another build got there first: use its copy.
+          if (!existsSync(join(src, 'package.json'))) throw e;
+        }
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
       }
-      rmSync(src, { recursive: true, force: true });
-      mkdirSync(src, { recursive: true });
-      execFileSync('tar', ['-xzf', join(cache, tgz), '-C', src, '--strip-components=1']);
-      rmSync(join(cache, tgz));
     }
   }
   // The loader (index.js), package.json and the binaries; not the README.
