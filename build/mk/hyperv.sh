@@ -10,7 +10,10 @@
 #                   architecture where the default is off
 #   MACHINE_ARCH    target architecture; empty = `uname -m`. Both FreeBSD
 #                   names (amd64, i386, aarch64) and uname names (x86_64,
-#                   i686, arm64) are accepted.
+#                   i686, arm64) are accepted. bmake always defines it
+#                   (FreeBSD: amd64, i386, aarch64; Debian's bmake on
+#                   x86_64: amd64), GNU make never does; a command-line
+#                   value wins in both.
 #
 # Used two ways:
 #   . build/mk/hyperv.sh; hv_gate || exit 0   (from the other build scripts)

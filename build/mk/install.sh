@@ -224,7 +224,8 @@ do_uninstall() {
 			prune "$d" "$DESTDIR"
 		else
 			case "$dst" in
-			"$LIBDIR"/* | "$HELPERDIR"/*) prune "$d" "${PREFIX}" ;;
+			"$LIBDIR"/*) prune "$d" "${LIBDIR%/*}" ;;
+			"$HELPERDIR"/*) prune "$d" "${HELPERDIR%/*}" ;;
 			esac
 		fi
 	done

@@ -50,7 +50,7 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
   afterAll(() => tmp?.remove());
 
   const install = async (dest: string, ...vars: string[]) => {
-    const r = await make(cmd, ['install', `DESTDIR=${dest}`, `BUNDLE=${bundle}`, ...vars]);
+    const r = await make(cmd, ['install', ...(dest ? [`DESTDIR=${dest}`] : []), `BUNDLE=${bundle}`, ...vars]);
     expect(r.code, r.stderr).toBe(0);
     return r;
   };
@@ -148,6 +148,17 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
       expect(listFiles(dest), layout).toEqual([]);
       expect(listDirs(dest), layout).toEqual([]);
     }
+    // No DESTDIR (a live system; here a PREFIX in /tmp): every file goes, but of the directories only
+    // hvguest's own, never shared ones such as bin/ or share/man/man8.
+    const live = join(tmp.dir, 'live-prefix');
+    await install('', 'LAYOUT=linux', `PREFIX=${live}`, 'MACHINE_ARCH=amd64');
+    expect(listFiles(live).length).toBeGreaterThan(20);
+    expect((await make(cmd, ['uninstall', 'LAYOUT=linux', `PREFIX=${live}`, 'MACHINE_ARCH=amd64'])).code).toBe(0);
+    expect(listFiles(live)).toEqual([]);
+    const left = listDirs(live);
+    expect(left).toEqual(expect.arrayContaining(['bin', 'sbin', 'lib', 'lib/systemd/system', 'share/man/man8']));
+    expect(left.filter((d) => d.includes('hvguest') || d.includes('hypervkvpd'))).toEqual([]);
+
     // An administrator's file next to ours (the hyperv_vfup.<hnX> override) survives, with its directory.
     const dest = join(tmp.dir, 'un-foreign');
     await install(dest, 'LAYOUT=linux', 'MACHINE_ARCH=amd64');
