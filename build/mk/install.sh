@@ -120,18 +120,24 @@ freebsd) SHIPPED_PREFIX=/usr/local ;;
 linux) SHIPPED_PREFIX=/usr ;;
 esac
 
-# Replace %%PREFIX%%, and the shipped prefix in absolute paths of programs
-# this package installs, with PREFIX.
+# Replace %%PREFIX%%, and the shipped prefix in the paths of this
+# package's own programs and helper directory (never other programs':
+# /usr/bin/nmcli stays), with PREFIX.
 subst() {
 	if [ "$PREFIX" = "$SHIPPED_PREFIX" ]; then
 		sed -e "s|%%PREFIX%%|$PREFIX|g" "$1"
 	else
-		sed -e "s|%%PREFIX%%|$PREFIX|g" \
-			-e "s|$SHIPPED_PREFIX/sbin/|$PREFIX/sbin/|g" \
-			-e "s|$SHIPPED_PREFIX/bin/|$PREFIX/bin/|g" \
-			-e "s|$SHIPPED_PREFIX/libexec/hyperv|$PREFIX/libexec/hyperv|g" "$1"
+		sed -e "s|%%PREFIX%%|$PREFIX|g" -e "s|$SHIPPED_PREFIX/libexec/hyperv|$PREFIX/libexec/hyperv|g" $OWN_PATHS "$1"
 	fi
 }
+
+# sed expressions moving each program's shipped path under PREFIX.
+OWN_PATHS=
+if [ -f "$BUNDLE_TOP/programs" ]; then
+	while read -r name dir; do
+		OWN_PATHS="$OWN_PATHS -e s|$SHIPPED_PREFIX/bin/$name|$PREFIX/bin/$name|g -e s|$SHIPPED_PREFIX/sbin/$name|$PREFIX/sbin/$name|g"
+	done <"$BUNDLE_TOP/programs"
+fi
 
 launcher() {
 	cat <<LAUNCHER

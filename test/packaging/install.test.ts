@@ -130,6 +130,8 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     const lin = join(tmp.dir, 'linux-opt');
     await install(lin, 'LAYOUT=linux', 'PREFIX=/opt/hv', 'MACHINE_ARCH=x86_64');
     expect(readFileSync(join(lin, 'opt/hv/lib/systemd/system/hv-kvp-daemon.service'), 'utf8')).toMatch(/^ExecStart=\/opt\/hv\/sbin\/hv_kvp_daemon -n$/m);
+    // Other programs' paths stay where the system has them.
+    expect(readFileSync(join(lin, 'opt/hv/libexec/hypervkvpd/hv_set_ifconfig'), 'utf8')).toBe(readFileSync(join(ROOT, 'build/scripts/linux/hv_set_ifconfig'), 'utf8'));
     if (noFreebsd) ctx.skip(`koffi's FreeBSD binary could not be fetched: ${noFreebsd}`);
     const bsd = join(tmp.dir, 'freebsd-opt');
     await install(bsd, 'LAYOUT=freebsd', 'PREFIX=/opt/hv', 'MACHINE_ARCH=amd64');
