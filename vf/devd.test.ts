@@ -1,6 +1,6 @@
 /**
- * build/freebsd/devd/hvguest-vf.conf: devd.conf(5) syntax (notify blocks
- * of match/action statements, quoted strings, `};` terminators), the
+ * build/freebsd/devd/hvguest-vf.conf: devd.conf(5) syntax (the shared
+ * reader in test/lib/devd-conf.ts, also used for hvguest.conf), the
  * Hyper-V guard on every rule, and each action naming a wrapper the build
  * ships, with the arguments devd's base hyperv.conf passes. The wrappers
  * themselves run under the real /bin/sh with a stand-in hvctl.
@@ -10,41 +10,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseDevd } from '../test/lib/devd-conf.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CONF = join(ROOT, 'build/freebsd/devd/hvguest-vf.conf');
 const SCRIPTS = join(ROOT, 'build/scripts/freebsd');
 const LIBEXEC = '/usr/local/libexec/hyperv';
-
-interface Rule {
-  kind: string;
-  priority: number;
-  match: Record<string, string>;
-  action: string;
-}
-
-/** A small devd.conf(5) reader: enough to reject what devd would reject in this file. */
-function parseDevd(text: string): Rule[] {
-  const src = text.replace(/#.*$/gm, '');
-  const rules: Rule[] = [];
-  const block = /(\w+)\s+(\d+)\s*\{([^{}]*)\}\s*;/g;
-  let last = 0;
-  for (let m; (m = block.exec(src)); last = block.lastIndex) {
-    expect(src.slice(last, m.index).trim(), 'text between blocks').toBe('');
-    const rule: Rule = { kind: m[1]!, priority: Number(m[2]), match: {}, action: '' };
-    if (m[3]!.trim() && !m[3]!.trim().endsWith(';')) throw new Error(`statement without ';' in ${m[1]} ${m[2]}`);
-    for (const stmt of m[3]!.split(';').map((s) => s.trim()).filter(Boolean)) {
-      const mm = /^match\s+"([^"]*)"\s+"([^"]*)"$/.exec(stmt);
-      const ma = /^action\s+"([^"]*)"$/.exec(stmt);
-      if (mm) rule.match[mm[1]!] = mm[2]!;
-      else if (ma) rule.action = ma[1]!;
-      else throw new Error(`not a devd statement: ${stmt}`);
-    }
-    rules.push(rule);
-  }
-  expect(src.slice(last).trim(), 'trailing text').toBe('');
-  return rules;
-}
 
 describe('devd rules', () => {
   const rules = parseDevd(readFileSync(CONF, 'utf8'));

@@ -1,0 +1,462 @@
+/**
+ * The service files hvguest ships, checked with the tools that read them:
+ * - every man page in build/man lints clean under mandoc;
+ * - every shell script in the tree (found by its #! line) parses under sh -n;
+ * - the systemd units pass `systemd-analyze verify` against a throw-away
+ *   root holding copies of the programs they run, and say what the daemons
+ *   need (device binding, early KVP, no mount namespace for VSS);
+ * - the udev rule tags exactly the nodes the units are bound to;
+ * - the FreeBSD rc.d scripts: FreeBSD's rc.subr is not available here, so
+ *   start/stop are not run. Instead each script is evaluated by /bin/sh with
+ *   a stub in place of rc.subr that only records what the script defines
+ *   (name, rcvar, command, pidfile, ...), which must agree with the daemon's
+ *   own defaults, and the script's start precondition is run for real;
+ * - the devd rules parse (test/lib/devd-conf.ts, shared with the VF rules)
+ *   and every action runs an rc.d script this build ships, by service(8).
+ * Tools that are missing make their tests skip with the reason in the name.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KVP_DEFAULTS } from '../kvp/defaults.js';
+import { VSS_DEFAULTS } from '../vss/defaults.js';
+import { parseDevd } from './lib/devd-conf.js';
+import { ROOT, tempDir } from './lib/procs.js';
+
+const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+const sh = (args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) =>
+  spawnSync('/bin/sh', args, { encoding: 'utf8', env: opts.env ?? { PATH: '/usr/bin:/bin' }, ...(opts.input ? { input: opts.input } : {}) });
+
+const BIN: Record<string, string> = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin;
+const MAN = join(ROOT, 'build/man');
+const UNITS = join(ROOT, 'build/linux/systemd');
+const UDEV = join(ROOT, 'build/linux/udev/70-hvguest.rules');
+const RCD = join(ROOT, 'build/freebsd/sysutils/hvguest/files');
+const DEVD = join(ROOT, 'build/freebsd/devd/hvguest.conf');
+
+/** The two daemons and the facts their service files must agree with. */
+const DAEMONS = [
+  { program: 'hv_kvp_daemon', rc: 'hv_kvpd', unit: 'hv-kvp-daemon.service', freebsd: KVP_DEFAULTS.freebsd, linux: KVP_DEFAULTS.linux },
+  { program: 'hv_vss_daemon', rc: 'hv_vssd', unit: 'hv-vss-daemon.service', freebsd: VSS_DEFAULTS.freebsd, linux: VSS_DEFAULTS.linux },
+] as const;
+
+const scratch = tempDir('hvguest-pkgfiles-');
+afterAll(() => scratch.remove());
+
+// ---------------------------------------------------------------- man pages
+
+const manPages = readdirSync(MAN).filter((f) => /\.[1-9]$/.test(f));
+
+describe.skipIf(!has('mandoc'))(`man pages: mandoc -Tlint${has('mandoc') ? '' : ' (skipped: mandoc is not installed)'}`, () => {
+  it('finds the pages of every program in package.json "bin"', () => {
+    for (const p of Object.keys(BIN)) expect(manPages.filter((f) => f.replace(/\.[18]$/, '') === p), `build/man/${p}.1 or .8`).toHaveLength(1);
+  });
+
+  for (const page of manPages) {
+    it(`${page}: mandoc -Tlint -W warning reports nothing and exits 0`, () => {
+      // -W warning is the strictest level whose result does not depend on the
+      // machine: -W style also reports cross-references missing from the local
+      // man database (FreeBSD pages on Linux). The pages here are style-clean
+      // too, apart from those.
+      const w = spawnSync('mandoc', ['-Tlint', '-W', 'warning', join(MAN, page)], { encoding: 'utf8' });
+      expect(w.stdout + w.stderr).toBe('');
+      expect(w.status).toBe(0);
+    });
+  }
+
+  it('the check can fail: a page with a broken list and sections out of order is reported', () => {
+    const bad = join(scratch.dir, 'bad.8');
+    writeFileSync(bad, '.Dd November 25, 2026\n.Dt BAD 8\n.Os\n.Sh NAME\n.Nm bad\n.Nd x\n.Sh SEE ALSO\n.Sh DESCRIPTION\n.Bl -tag\n.It x\n');
+    const r = spawnSync('mandoc', ['-Tlint', '-W', 'warning', bad], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/out of conventional order|missing/);
+  });
+});
+
+// ------------------------------------------------------------ shell scripts
+
+/** Every file under the tree whose first line is a #! for sh/bash, or that ends in .sh (node_modules, dist, .git excluded). */
+function shellScripts(): { path: string; shell: string }[] {
+  const out: { path: string; shell: string }[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (['node_modules', 'dist', '.git'].includes(e.name)) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        const head = readFileSync(p, 'utf8').slice(0, 200).split('\n')[0]!;
+        const m = /^#!\s*(?:\/usr\/bin\/env\s+)?(?:\S*\/)?(sh|bash|dash)\b/.exec(head);
+        if (m) out.push({ path: p, shell: m[1] === 'bash' ? 'bash' : 'sh' });
+        else if (e.name.endsWith('.sh')) out.push({ path: p, shell: 'sh' });
+      }
+    }
+  };
+  walk(ROOT);
+  return out;
+}
+
+describe('shell scripts: sh -n', () => {
+  const scripts = shellScripts();
+
+  it('the scan finds the rc.d scripts and the helper scripts (it is not empty by accident)', () => {
+    const rel = scripts.map((s) => relative(ROOT, s.path));
+    for (const d of DAEMONS) expect(rel).toContain(`build/freebsd/sysutils/hvguest/files/${d.rc}.in`);
+    for (const f of ['hv_set_ifconfig', 'hv_get_dns_info', 'hv_get_dhcp_info']) {
+      expect(rel).toContain(`build/scripts/linux/${f}`);
+      expect(rel).toContain(`build/scripts/freebsd/${f}`);
+    }
+  });
+
+  it('every one parses', () => {
+    const failed = scripts
+      .map((s) => ({ ...s, r: spawnSync(s.shell === 'bash' ? 'bash' : '/bin/sh', ['-n', s.path], { encoding: 'utf8' }) }))
+      .filter((s) => s.r.status !== 0)
+      .map((s) => `${relative(ROOT, s.path)}: ${s.r.stderr.trim()}`);
+    expect(failed).toEqual([]);
+  });
+
+  it('the check can fail: a script with an unclosed if is rejected', () => {
+    const bad = join(scratch.dir, 'bad.sh');
+    writeFileSync(bad, '#!/bin/sh\nif true; then\n  echo x\n');
+    expect(sh(['-n', bad]).status).not.toBe(0);
+  });
+});
+
+// ------------------------------------------------------------ systemd units
+
+/** A unit file as section -> key -> values (a key may repeat; comments and blank lines dropped). */
+function readUnit(path: string): Record<string, Record<string, string[]>> {
+  const unit: Record<string, Record<string, string[]>> = {};
+  let section = '';
+  for (const raw of readFileSync(path, 'utf8').split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const s = /^\[(\w+)\]$/.exec(line);
+    if (s) {
+      section = s[1]!;
+      unit[section] ??= {};
+      continue;
+    }
+    const kv = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (!kv || !section) throw new Error(`${basename(path)}: not a unit line: ${line}`);
+    (unit[section]![kv[1]!] ??= []).push(kv[2]!);
+  }
+  return unit;
+}
+const words = (v: string[] | undefined) => (v ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
+
+/** systemd's name for the device unit of a /dev path (systemd-escape --path). */
+const deviceUnit = (path: string) => `${path.replace(/^\//, '').replace(/-/g, '\\x2d').replace(/\//g, '-')}.device`;
+
+/** A throw-away root for systemd-analyze: the units, the targets they name, and the launchers as the ExecStart programs. */
+function verifyRoot(): string {
+  const root = join(scratch.dir, 'sysroot');
+  const sysdir = join(root, 'lib/systemd/system');
+  mkdirSync(sysdir, { recursive: true });
+  mkdirSync(join(root, 'usr/sbin'), { recursive: true });
+  for (const f of readdirSync('/lib/systemd/system').filter((n) => n.endsWith('.target'))) copyFileSync(join('/lib/systemd/system', f), join(sysdir, f));
+  for (const f of readdirSync(UNITS)) copyFileSync(join(UNITS, f), join(sysdir, f));
+  for (const d of DAEMONS) {
+    copyFileSync(join(ROOT, BIN[d.program]!), join(root, 'usr/sbin', d.program));
+    chmodSync(join(root, 'usr/sbin', d.program), 0o755);
+  }
+  return root;
+}
+
+const analyze = has('systemd-analyze') && existsSync('/lib/systemd/system/sysinit.target');
+
+describe('systemd units', () => {
+  it('one unit per daemon and nothing else', () => {
+    expect(readdirSync(UNITS).sort()).toEqual(DAEMONS.map((d) => d.unit).sort());
+  });
+
+  describe.skipIf(!analyze)(`systemd-analyze verify${analyze ? '' : ' (skipped: systemd-analyze or the systemd unit directory is missing)'}`, () => {
+    const root = analyze ? verifyRoot() : '';
+    const verify = (unitPath: string) => spawnSync('systemd-analyze', ['verify', '--man=no', `--root=${root}`, unitPath], { encoding: 'utf8' });
+
+    for (const d of DAEMONS) {
+      it(`${d.unit}: no message, exit 0`, () => {
+        const r = verify(join(root, 'lib/systemd/system', d.unit));
+        expect(r.stdout + r.stderr).toBe('');
+        expect(r.status).toBe(0);
+      });
+    }
+
+    it('the check can fail: a missing ExecStart program and an unknown key are reported', () => {
+      const bad = join(root, 'lib/systemd/system/hvguest-bad.service');
+      writeFileSync(bad, '[Service]\nExecStart=/usr/sbin/hvguest-no-such-program -n\nProtectHomes=yes\n');
+      const r = verify(bad);
+      expect(r.stdout + r.stderr).toMatch(/not executable/);
+      expect(r.stdout + r.stderr).toMatch(/Unknown key/);
+    });
+  });
+
+  for (const d of DAEMONS) {
+    describe(d.unit, () => {
+      const u = readUnit(join(UNITS, d.unit));
+      const unit = u.Unit ?? {};
+      const service = u.Service ?? {};
+
+      it(`runs /usr/sbin/${d.program} -n, a program of package.json "bin"`, () => {
+        expect(Object.keys(BIN)).toContain(d.program);
+        expect(service.ExecStart).toEqual([`/usr/sbin/${d.program} -n`]);
+        expect(service.Type).toEqual(['simple']);
+      });
+
+      it(`is bound to ${d.linux.device} (condition, BindsTo and After its device unit) and left alone by isolate`, () => {
+        expect(unit.ConditionPathExists).toEqual([d.linux.device]);
+        expect(words(unit.BindsTo)).toEqual([deviceUnit(d.linux.device)]);
+        expect(words(unit.After)).toContain(deviceUnit(d.linux.device));
+        expect(unit.IgnoreOnIsolate).toEqual(['yes']);
+      });
+
+      it('is started by udev only: no [Install] section', () => {
+        expect(u.Install).toBeUndefined();
+      });
+
+      it('restarts after a crash but not on usage, no-device, busy or permission errors', () => {
+        expect(service.Restart).toEqual(['on-failure']);
+        expect(words(service.RestartPreventExitStatus).sort()).toEqual(['64', '69', '75', '77']);
+      });
+    });
+  }
+
+  it('hv-kvp-daemon: starts before cloud-init-local in early boot (no default dependencies, so no ordering cycle)', () => {
+    const u = readUnit(join(UNITS, 'hv-kvp-daemon.service')).Unit!;
+    expect(u.DefaultDependencies).toEqual(['no']);
+    expect(words(u.Before)).toEqual(expect.arrayContaining(['cloud-init-local.service', 'sysinit.target', 'shutdown.target']));
+    expect(words(u.Conflicts)).toContain('shutdown.target');
+    expect(words(u.RequiresMountsFor)).toEqual([KVP_DEFAULTS.linux.poolDir]);
+  });
+
+  it('hv-kvp-daemon: keeps /etc writable and the capabilities IP injection needs', () => {
+    const s = readUnit(join(UNITS, 'hv-kvp-daemon.service')).Service!;
+    expect(s.ProtectSystem).toEqual(['yes']);
+    expect(words(s.CapabilityBoundingSet)).toEqual(expect.arrayContaining(['CAP_NET_ADMIN', 'CAP_NET_RAW']));
+    expect(words(s.DeviceAllow)).toEqual([KVP_DEFAULTS.linux.device, 'rw']);
+    for (const k of ['ProtectKernelTunables', 'ProtectHostname', 'MemoryDenyWriteExecute', 'PrivateNetwork']) expect(s[k], k).toBeUndefined();
+  });
+
+  it('hv-vss-daemon: nothing that gives it its own mount namespace or takes CAP_SYS_ADMIN away', () => {
+    const s = readUnit(join(UNITS, 'hv-vss-daemon.service')).Service!;
+    const namespaced = ['ProtectSystem', 'ProtectHome', 'PrivateTmp', 'PrivateMounts', 'PrivateDevices', 'ReadOnlyPaths', 'ReadWritePaths', 'InaccessiblePaths', 'TemporaryFileSystem', 'BindPaths', 'ProtectKernelTunables', 'ProtectControlGroups', 'ProtectKernelLogs', 'ProtectHostname', 'ProtectClock', 'ProtectProc', 'MountFlags', 'RootDirectory', 'CapabilityBoundingSet', 'NoNewPrivileges', 'DevicePolicy', 'DeviceAllow'];
+    expect(namespaced.filter((k) => s[k] !== undefined)).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------- udev rule
+
+describe('udev rule 70-hvguest.rules', () => {
+  /** Each rule as its key/operator/value triples; throws on anything udev would not parse. */
+  const rules = readFileSync(UDEV, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.trim().startsWith('#'))
+    .map((line) => {
+      const parts = line.split(/,\s*/);
+      return parts.map((p) => {
+        const m = /^([A-Z_]+)(\{[A-Za-z_]+\})?(==|!=|\+=|-=|:=|=)"([^"]*)"$/.exec(p.trim());
+        if (!m) throw new Error(`not a udev key: ${p}`);
+        return { key: m[1]! + (m[2] ?? ''), op: m[3]!, value: m[4]! };
+      });
+    });
+
+  it('one rule per daemon; matches compare, assignments assign', () => {
+    expect(rules).toHaveLength(DAEMONS.length);
+    for (const r of rules) {
+      for (const k of r) {
+        if (['SUBSYSTEM', 'KERNEL'].includes(k.key)) expect(['==', '!='], k.key).toContain(k.op);
+        else expect(['=', '+=', ':='], k.key).toContain(k.op);
+      }
+    }
+  });
+
+  for (const d of DAEMONS) {
+    it(`tags ${d.linux.device} for systemd and wants ${d.unit}, a unit this build ships`, () => {
+      const r = rules.find((x) => x.some((k) => k.key === 'KERNEL' && `/dev/${k.value}` === d.linux.device));
+      expect(r, d.linux.device).toBeDefined();
+      expect(r).toEqual(
+        expect.arrayContaining([
+          { key: 'SUBSYSTEM', op: '==', value: 'misc' },
+          { key: 'TAG', op: '+=', value: 'systemd' },
+          { key: 'ENV{SYSTEMD_WANTS}', op: '+=', value: d.unit },
+        ]),
+      );
+      expect(existsSync(join(UNITS, d.unit))).toBe(true);
+    });
+  }
+});
+
+// -------------------------------------------------------------- rc.d scripts
+
+/** Header keywords of an rc.d script (PROVIDE, REQUIRE, BEFORE, KEYWORD). */
+function rcorderHeader(text: string): Record<string, string[]> {
+  const h: Record<string, string[]> = {};
+  for (const m of text.matchAll(/^# (PROVIDE|REQUIRE|BEFORE|KEYWORD):(.*)$/gm)) (h[m[1]!] ??= []).push(...m[2]!.trim().split(/\s+/));
+  return h;
+}
+
+/**
+ * Evaluate an rc.d script under /bin/sh with `. /etc/rc.subr` replaced by a
+ * stub: load_rc_config does nothing, run_rc_command prints the variables
+ * rc.subr would use and, for `start`, runs the script's start_precmd after
+ * applying `overrides` (shell assignments), printing its status.
+ */
+function evalRcScript(rc: string, opts: { prefix: string; env?: Record<string, string>; overrides?: string; arg?: string }) {
+  const stub = join(scratch.dir, 'rc.subr.stub');
+  writeFileSync(
+    stub,
+    [
+      'load_rc_config() { :; }',
+      'run_rc_command() {',
+      '  for v in name rcvar desc command command_args command_interpreter pidfile start_precmd; do eval "echo $v=\\$$v"; done',
+      '  eval "echo enable=\\$${rcvar}"',
+      '  eval "echo device=\\$${name}_device"',
+      '  if [ "$1" = start ]; then eval "$STUB_OVERRIDES"; $start_precmd; echo precmd=$?; fi',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const text = readFileSync(join(RCD, `${rc}.in`), 'utf8').replaceAll('%%PREFIX%%', opts.prefix);
+  expect(text, 'the script sources rc.subr').toContain('. /etc/rc.subr\n');
+  const script = join(scratch.dir, rc);
+  writeFileSync(script, text.replace('. /etc/rc.subr\n', `. ${stub}\n`));
+  const r = sh([script, opts.arg ?? 'status'], { env: { PATH: '/usr/bin:/bin', STUB_OVERRIDES: opts.overrides ?? '', ...opts.env } });
+  const vars: Record<string, string> = {};
+  for (const l of r.stdout.split('\n')) {
+    const i = l.indexOf('=');
+    if (i > 0) vars[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return { ...r, vars };
+}
+
+/** A fake PREFIX with sbin/PROGRAM: the real launcher, its #! line pointing at `interpreter`. */
+function fakePrefix(tag: string, interpreterLine: string): string {
+  const prefix = join(scratch.dir, `prefix-${tag}`);
+  mkdirSync(join(prefix, 'sbin'), { recursive: true });
+  for (const d of DAEMONS) {
+    const launcher = readFileSync(join(ROOT, BIN[d.program]!), 'utf8').replace(/^#!.*\n/, `#!${interpreterLine}\n`);
+    writeFileSync(join(prefix, 'sbin', d.program), launcher, { mode: 0o755 });
+  }
+  return prefix;
+}
+
+describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is not here, so start/stop are not run)', () => {
+  const node = process.execPath;
+  const prefix = fakePrefix('ok', node);
+
+  for (const d of DAEMONS) {
+    describe(`${d.rc}.in`, () => {
+      const text = readFileSync(join(RCD, `${d.rc}.in`), 'utf8');
+
+      it('parses under sh -n', () => {
+        expect(sh(['-n', join(RCD, `${d.rc}.in`)]).status).toBe(0);
+      });
+
+      it(`defines name, rcvar (default NO), command, pidfile and device as ${d.program}'s FreeBSD defaults`, () => {
+        const r = evalRcScript(d.rc, { prefix });
+        expect(r.stderr).toBe('');
+        expect(r.vars).toMatchObject({
+          name: d.rc,
+          rcvar: `${d.rc}_enable`,
+          enable: 'NO',
+          command: `${prefix}/sbin/${d.program}`,
+          pidfile: d.freebsd.pidfile,
+          command_args: `--pidfile ${d.freebsd.pidfile}`,
+          command_interpreter: node,
+          device: d.freebsd.device,
+        });
+        expect(Object.keys(BIN)).toContain(d.program);
+      });
+
+      it(`${d.rc}_pidfile from rc.conf reaches both rc.subr and the daemon; ${d.rc}_enable is kept`, () => {
+        const r = evalRcScript(d.rc, { prefix, env: { [`${d.rc}_pidfile`]: '/var/run/other.pid', [`${d.rc}_enable`]: 'YES' } });
+        expect(r.vars).toMatchObject({ pidfile: '/var/run/other.pid', command_args: '--pidfile /var/run/other.pid', enable: 'YES' });
+      });
+
+      it('rcorder header: PROVIDE its name, after FILESYSTEMS and ldconfig, before devd (whose replayed CREATE event then finds it running); nojail', () => {
+        const h = rcorderHeader(text);
+        expect(h.PROVIDE).toEqual([d.rc]);
+        expect(h.REQUIRE).toEqual(expect.arrayContaining(['FILESYSTEMS', 'ldconfig']));
+        expect(h.BEFORE).toContain('devd');
+        expect(h.KEYWORD).toContain('nojail');
+        expect(text).toMatch(/^#!\/bin\/sh\n/);
+        expect(text).toMatch(/\nrun_rc_command "\$1"\n$/);
+      });
+
+      it('start precondition: a missing device node is refused with a message naming it', () => {
+        const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=${join(scratch.dir, 'no-such-node')}` });
+        expect(r.vars.precmd).toBe('1');
+        expect(r.stderr).toContain(`${d.rc}: ${join(scratch.dir, 'no-such-node')} does not exist: not a Hyper-V guest`);
+      });
+
+      it('start precondition: with the node present (a character device) and node installed, it passes', () => {
+        const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null` });
+        expect(r.stderr).toBe('');
+        expect(r.vars.precmd).toBe('0');
+      });
+
+      it(`start precondition: -n or --foreground in ${d.rc}_flags is refused (rc.subr would wait forever)`, () => {
+        for (const flags of ['-d -n', '--foreground']) {
+          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
+          expect(r.vars.precmd, flags).toBe('1');
+          expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground from ${d.rc}_flags`);
+        }
+        expect(evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='-d --exclude /n'` }).vars.precmd).toBe('0');
+      });
+
+      it('start precondition: a missing node interpreter, or a launcher without an absolute #! path, is refused', () => {
+        const missing = evalRcScript(d.rc, { prefix: fakePrefix('nonode', '/nonexistent/bin/node'), arg: 'start', overrides: `${d.rc}_device=/dev/null` });
+        expect(missing.vars.precmd).toBe('1');
+        expect(missing.stderr).toContain('/nonexistent/bin/node not found: install Node.js');
+        const env = evalRcScript(d.rc, { prefix: fakePrefix('env', '/usr/bin/env node'), arg: 'start', overrides: `${d.rc}_device=/dev/null` });
+        expect(env.vars.command_interpreter).toBe('node');
+        expect(env.vars.precmd).toBe('1');
+        expect(env.stderr).toContain('must start with #! and the absolute path of node');
+      });
+    });
+  }
+
+  it('hv_vssd stops at shutdown (KEYWORD shutdown: thaw before file systems are unmounted)', () => {
+    expect(rcorderHeader(readFileSync(join(RCD, 'hv_vssd.in'), 'utf8')).KEYWORD).toContain('shutdown');
+  });
+
+  it('hv_kvpd starts before NETWORKING', () => {
+    expect(rcorderHeader(readFileSync(join(RCD, 'hv_kvpd.in'), 'utf8')).BEFORE).toContain('NETWORKING');
+  });
+});
+
+// -------------------------------------------------------------- devd rules
+
+describe('devd rules hvguest.conf', () => {
+  const rules = parseDevd(readFileSync(DEVD, 'utf8'));
+
+  it('a CREATE and a DESTROY rule for each daemon\'s node, guarded to Hyper-V guests, above the base rules (10, 11)', () => {
+    const want = DAEMONS.flatMap((d) =>
+      ['CREATE', 'DESTROY'].map((type) => ({ system: 'DEVFS', subsystem: 'CDEV', type, cdev: basename(d.freebsd.device), vm_guest: 'hv' })),
+    );
+    expect(rules.map((r) => r.match)).toEqual(want);
+    for (const r of rules) {
+      expect(r.kind).toBe('notify');
+      expect(r.priority).toBeGreaterThan(11);
+    }
+  });
+
+  it('every action runs a shipped rc.d script through service(8): quietstart on CREATE, quietstop on DESTROY', () => {
+    for (const r of rules) {
+      const m = /^\/usr\/sbin\/service (\w+) (quietstart|quietstop)$/.exec(r.action);
+      expect(m, r.action).not.toBeNull();
+      const d = DAEMONS.find((x) => basename(x.freebsd.device) === r.match.cdev)!;
+      expect(m![1]).toBe(d.rc);
+      expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'quietstop');
+      const script = join(RCD, `${m![1]}.in`);
+      expect(statSync(script).isFile(), script).toBe(true);
+      expect(rcorderHeader(readFileSync(script, 'utf8')).PROVIDE).toEqual([m![1]]);
+    }
+  });
+
+  it('the reader rejects what devd would (it is not a no-op)', () => {
+    expect(() => parseDevd('notify 10 { match "system" "X"; action "y" };')).toThrow();
+    expect(() => parseDevd('notify 10 { match "cdev" "x"; };\nstray')).toThrow(/trailing text/);
+  });
+});
