@@ -1,14 +1,45 @@
-# hvguest: works under FreeBSD make (bmake) and GNU make; keep it POSIX.
-# Logic the two makes disagree on belongs in a script under build/.
+# hvguest: works unchanged under FreeBSD make (bmake) and GNU make; keep it
+# POSIX. Logic the two makes disagree on lives in build/mk/*.sh.
+#
+#   make [all]       compile and bundle the programs (needs npm)
+#   make install     install for LAYOUT (freebsd|linux, default from uname -s)
+#                    under PREFIX (/usr/local or /usr), DESTDIR honoured
+#   make uninstall   remove exactly what install put
+#   make test | demo | check | clean | port-tarball | hyperv-status
+#
+# Knobs: WITHOUT_HYPERV=yes (or MK_HYPERV=no) builds and installs nothing;
+# Hyper-V components are on by default for amd64 and i386 only,
+# WITH_HYPERV=yes forces them on elsewhere (e.g. aarch64 guests).
+# MACHINE_ARCH=... overrides the detected architecture.
 
 NPM?=	npm
 
-all: node_modules
-	${NPM} run build
+# Everything the scripts read, passed explicitly (neither make exports its
+# command-line variables to recipes in the same way).
+HVENV=	WITHOUT_HYPERV="${WITHOUT_HYPERV}" WITH_HYPERV="${WITH_HYPERV}" \
+	MK_HYPERV="${MK_HYPERV}" MACHINE_ARCH="${MACHINE_ARCH}" \
+	LAYOUT="${LAYOUT}" PREFIX="${PREFIX}" DESTDIR="${DESTDIR}" \
+	NODEBIN="${NODEBIN}" MANDIR="${MANDIR}" \
+	SYSTEMDUNITDIR="${SYSTEMDUNITDIR}" UDEVRULESDIR="${UDEVRULESDIR}" \
+	KOFFI_PLATFORM="${KOFFI_PLATFORM}" KOFFI_PLATFORMS="${KOFFI_PLATFORMS}" \
+	INSTALL_RCD="${INSTALL_RCD}" BUNDLE="${BUNDLE}" DISTINFO="${DISTINFO}" \
+	NPM="${NPM}"
+
+all:
+	@${HVENV} sh build/mk/build.sh
 
 node_modules: package.json
 	${NPM} install --no-audit --no-fund
 	touch node_modules
+
+install:
+	@${HVENV} sh build/mk/install.sh install
+
+uninstall:
+	@${HVENV} sh build/mk/install.sh uninstall
+
+hyperv-status:
+	@${HVENV} sh build/mk/hyperv.sh status
 
 test: node_modules
 	${NPM} test
@@ -18,8 +49,12 @@ demo: node_modules
 
 check: node_modules
 	${NPM} run typecheck
+	@sh build/mk/check.sh
+
+port-tarball: node_modules
+	@${HVENV} sh build/mk/port-tarball.sh
 
 clean:
-	rm -rf dist .vitest-results.json
+	rm -rf dist bundle .vitest-results.json
 
-.PHONY: all test demo check clean
+.PHONY: all install uninstall hyperv-status test demo check port-tarball clean

@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+// Bundle every program of package.json "bin" into one ESM file each, ready
+// to install without node_modules:
+//
+//   bundle/hvguest/NAME.js          one per program (pino, commander inside)
+//   bundle/hvguest/guard-main.js    helper scripts the programs start by path
+//   bundle/hvguest/package.json     name, version ("type": "module"; the KVP
+//                                   daemon reads its version from here)
+//   bundle/hvguest/node_modules/koffi/index.cjs   koffi's loader, one file
+//   bundle/hvguest/node_modules/@koromix/koffi-OS-CPU/   native binaries
+//   bundle/programs                 "NAME DIR" per program, DIR sbin or bin
+//
+// koffi is loaded at run time with createRequire(import.meta.url)('koffi'),
+// so Node resolves it from node_modules/ next to the bundle, and koffi's own
+// loader finds @koromix/koffi-OS-CPU beside it: the same lookup as in the
+// checkout, no patched paths. Native packages come from node_modules when
+// installed there, otherwise from `npm pack` (cached in .koffi-cache/).
+//
+// Environment: KOFFI_PLATFORMS="freebsd-x64 freebsd-ia32 ..." (default: this
+// machine's); BUNDLE, the output directory (default bundle/). Run from the
+// top of the tree after `npm run build`.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../..');
+const out = resolve(root, process.env.BUNDLE || 'bundle');
+const lib = join(out, 'hvguest');
+const cache = join(root, '.koffi-cache');
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const runtimeDeps = new Set(Object.keys(pkg.dependencies ?? {}));
+
+function fail(msg) {
+  process.stderr.write(`bundle: ${msg}\n`);
+  process.exit(1);
+}
+
+/** Daemons go to sbin/, tools an administrator or a test runs go to bin/. */
+export const USER_TOOLS = new Set(['hvctl', 'hvsim']);
+
+/** The compiled module behind each launcher in bin/ (their one `import('../dist/...')`). */
+function programs() {
+  const bins = pkg.bin ?? {};
+  const list = [];
+  for (const [name, launcher] of Object.entries(bins)) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) fail(`package.json bin name ${JSON.stringify(name)} is not a plain file name`);
+    const text = readFileSync(join(root, launcher), 'utf8');
+    const m = /import\(\s*['"]\.\.\/(dist\/[^'"]+\.js)['"]\s*\)/.exec(text);
+    if (!m) fail(`${launcher} (bin ${name}) has no import('../dist/....js') to bundle`);
+    const entry = join(root, m[1]);
+    if (!existsSync(entry)) fail(`${m[1]} (bin ${name}) is missing: run \`npm run build\` first`);
+    list.push({ name, entry, dir: USER_TOOLS.has(name) ? 'bin' : 'sbin' });
+  }
+  if (list.length === 0) fail('package.json has no "bin" programs');
+  return list;
+}
+
+// CommonJS dependencies (pino, commander) call require() for Node's own
+// modules; an ESM bundle has no require unless the banner makes one.
+const banner = "import { createRequire as __hvguestCreateRequire } from 'node:module';\nconst require = __hvguestCreateRequire(import.meta.url);";
+
+/** Package name of a node_modules path, or undefined for our own files. */
+function packageOf(file) {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file.split('\\').join('/'));
+  return m?.[1];
+}
+
+/** Files a bundled module starts by path: `new URL('./x.js', import.meta.url)`. */
+function sideEntries(inputs) {
+  const found = new Map();
+  for (const input of inputs) {
+    if (packageOf(input)) continue;
+    const abs = resolve(root, input);
+    const text = readFileSync(abs, 'utf8');
+    for (const m of text.matchAll(/new URL\(\s*['"]\.\/([^'"/]+\.js)['"]\s*,\s*import\.meta\.url\s*\)/g)) {
+      const target = join(dirname(abs), m[1]);
+      const prev = found.get(m[1]);
+      if (prev && prev !== target) fail(`two different side files named ${m[1]}: ${prev} and ${target}`);
+      if (!existsSync(target)) fail(`${relative(root, abs)} starts ${m[1]}, which is missing`);
+      found.set(m[1], target);
+    }
+  }
+  return found;
+}
+
+async function bundleEsm(entryPoints) {
+  const r = await build({
+    entryPoints,
+    outdir: lib,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    banner: { js: banner },
+    legalComments: 'eof',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const inputs = Object.keys(r.metafile.inputs);
+  for (const input of inputs) {
+    const p = packageOf(input);
+    if (p && !runtimeDeps.has(p) && !isRuntimeDepOfDep(p)) fail(`${input} would be bundled, but ${p} is not a runtime dependency`);
+  }
+  return inputs;
+}
+
+/** Transitive runtime dependencies (pino's own dependencies) are fine; devDependencies are not. */
+function isRuntimeDepOfDep(name) {
+  const seen = new Set();
+  const walk = (dep) => {
+    if (seen.has(dep)) return false;
+    seen.add(dep);
+    const file = join(root, 'node_modules', dep, 'package.json');
+    if (!existsSync(file)) return false;
+    const deps = Object.keys(JSON.parse(readFileSync(file, 'utf8')).dependencies ?? {});
+    return deps.includes(name) || deps.some(walk);
+  };
+  return [...runtimeDeps].some(walk);
+}
+
+/** koffi's CommonJS loader as one file; its native packages stay outside. */
+async function bundleKoffi() {
+  const kdir = join(root, 'node_modules', 'koffi');
+  const kpkg = JSON.parse(readFileSync(join(kdir, 'package.json'), 'utf8'));
+  const dest = join(lib, 'node_modules', 'koffi');
+  await build({
+    entryPoints: [join(kdir, 'index.cjs')],
+    outfile: join(dest, 'index.cjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['@koromix/*'],
+    logLevel: 'warning',
+  });
+  writeFileSync(
+    join(dest, 'package.json'),
+    JSON.stringify({ name: 'koffi', version: kpkg.version, license: kpkg.license, main: './index.cjs' }, null, 2) + '\n',
+  );
+  cpSync(join(kdir, 'LICENSE.txt'), join(dest, 'LICENSE.txt'));
+  return kpkg.version;
+}
+
+/** The native package for one platform, from node_modules or from the registry. */
+function koffiNative(platform, version) {
+  if (!/^[a-z0-9]+-[a-z0-9]+$/.test(platform)) fail(`KOFFI_PLATFORMS entry ${JSON.stringify(platform)} is not OS-CPU (e.g. freebsd-x64)`);
+  const name = `@koromix/koffi-${platform}`;
+  const dest = join(lib, 'node_modules', name);
+  const local = join(root, 'node_modules', name);
+  const localVersion = existsSync(join(local, 'package.json')) ? JSON.parse(readFileSync(join(local, 'package.json'), 'utf8')).version : undefined;
+  let src = local;
+  if (localVersion !== version) {
+    src = join(cache, `${platform}-${version}`);
+    if (!existsSync(join(src, 'package.json'))) {
+      // Fetched into a private directory and renamed into place, so two
+      // builds at once (parallel tests) never see a half-extracted package.
+      mkdirSync(cache, { recursive: true });
+      const tmp = mkdtempSync(join(cache, `.fetch-${platform}-`));
+      try {
+        let tgz;
+        try {
+          tgz = execFileSync('npm', ['pack', '--silent', `${name}@${version}`, '--pack-destination', tmp], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+            .trim()
+            .split('\n')
+            .pop();
+        } catch (e) {
+          rmSync(tmp, { recursive: true, force: true });
+          fail(`cannot fetch ${name}@${version} with npm pack (${e.message.split('\n')[0]}); is the npm registry reachable?`);
+        }
+        const pkgDir = join(tmp, 'package');
+        mkdirSync(pkgDir);
+        execFileSync('tar', ['-xzf', join(tmp, tgz), '-C', pkgDir, '--strip-components=1']);
+        try {
+          renameSync(pkgDir, src);
+        } catch (e) {
+          // Another build got there first: use its copy.
+          if (!existsSync(join(src, 'package.json'))) throw e;
+        }
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    }
+  }
+  // The loader (index.js), package.json and the binaries; not the README.
+  mkdirSync(dest, { recursive: true });
+  for (const entry of readdirSync(src, { withFileTypes: true })) {
+    if (entry.isDirectory() || entry.name === 'index.js' || entry.name === 'package.json') cpSync(join(src, entry.name), join(dest, entry.name), { recursive: true });
+  }
+  if (!readdirSync(dest, { recursive: true }).some((f) => String(f).endsWith('.node'))) fail(`${name}@${version} has no .node binary`);
+}
+
+function hostPlatform() {
+  return `${process.platform}-${process.arch}`;
+}
+
+async function main() {
+  const progs = programs();
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(lib, { recursive: true });
+
+  let inputs = await bundleEsm(Object.fromEntries(progs.map((p) => [p.name, p.entry])));
+  // Helper scripts started by path, and the scripts those start, each bundled alone.
+  const done = new Set(progs.map((p) => `${p.name}.js`));
+  for (;;) {
+    const more = [...sideEntries(inputs)].filter(([file]) => !done.has(file));
+    if (more.length === 0) break;
+    for (const [file] of more) done.add(file);
+    inputs = await bundleEsm(Object.fromEntries(more.map(([file, target]) => [basename(file, '.js'), target])));
+  }
+
+  writeFileSync(
+    join(lib, 'package.json'),
+    JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true, type: 'module' }, null, 2) + '\n',
+  );
+  const version = await bundleKoffi();
+  const platforms = (process.env.KOFFI_PLATFORMS ?? '').split(/\s+/).filter(Boolean);
+  for (const p of platforms.length ? [...new Set(platforms)] : [hostPlatform()]) koffiNative(p, version);
+  writeFileSync(join(out, 'programs'), progs.map((p) => `${p.name} ${p.dir}\n`).join(''));
+  process.stdout.write(`bundle: ${progs.map((p) => p.name).join(' ')} + ${[...done].filter((f) => !progs.some((p) => `${p.name}.js` === f)).join(' ') || 'no helpers'} -> ${relative(root, lib)}/ (koffi ${platforms.join(' ') || hostPlatform()})\n`);
+}
+
+await main();

@@ -1,0 +1,250 @@
+#!/bin/sh
+# make install / make uninstall: put the bundled programs, launchers, koffi
+# binary, helper scripts, service files and man pages in place for one
+# layout (build/mk/layout.sh), under DESTDIR when set; or remove exactly
+# those files. Needs only POSIX sh and the files of bundle/ and build/, so
+# the FreeBSD port runs it from the distfile without npm.
+#
+#   sh build/mk/install.sh install|uninstall|list|plist
+#
+# list prints the destination paths; plist prints the FreeBSD port's
+# pkg-plist (LAYOUT=freebsd, rc.d left to USE_RC_SUBR, the koffi CPU as
+# %%KOFFI_ARCH%%).
+#
+# Environment besides layout.sh's: DESTDIR; BUNDLE (default bundle/, what
+# `make all` wrote); INSTALL_RCD=no leaves the rc.d
+# scripts out (the port's USE_RC_SUBR installs them).
+set -eu
+cd "$(dirname "$0")/../.."
+. build/mk/hyperv.sh
+. build/mk/layout.sh
+
+CMD=${1:-}
+case "$CMD" in
+install | uninstall | list) ;;
+plist)
+	LAYOUT=freebsd
+	INSTALL_RCD=no ;;
+*)
+	echo "usage: install.sh install|uninstall|list|plist" >&2
+	exit 64 ;;
+esac
+
+hv_gate || { rc=$?; [ "$rc" -eq 1 ] && exit 0; exit "$rc"; }
+hv_layout
+DESTDIR=${DESTDIR:-}
+case "$DESTDIR" in
+"" | /*) ;;
+*)
+	echo "hvguest: DESTDIR=$DESTDIR: must be an absolute path" >&2
+	exit 2 ;;
+esac
+
+BUNDLE_TOP=${BUNDLE:-bundle}
+BUNDLE=$BUNDLE_TOP/hvguest
+# What install put, one absolute path (without DESTDIR) a line, itself last.
+MANIFEST=$LIBDIR/install-manifest
+if [ "$CMD" != uninstall ] || [ ! -f "$DESTDIR$MANIFEST" ]; then
+	if [ ! -f "$BUNDLE_TOP/programs" ] || [ ! -f "$BUNDLE/package.json" ]; then
+		echo "hvguest: $BUNDLE_TOP/ is missing or incomplete: run \`make\` (make all) first" >&2
+		exit 1
+	fi
+	if [ ! -d "$BUNDLE/node_modules/@koromix/koffi-$KOFFI_PLATFORM" ]; then
+		echo "hvguest: $BUNDLE_TOP/ has no koffi binary for $KOFFI_PLATFORM: run \`make LAYOUT=$LAYOUT\` with the same MACHINE_ARCH, or set KOFFI_PLATFORMS when bundling" >&2
+		exit 1
+	fi
+fi
+
+# One line per installed file: HOW MODE SOURCE DESTINATION, where HOW is
+#   copy     the file as it is
+#   subst    with %%PREFIX%% (and the default prefix) replaced by PREFIX
+#   gzip     compressed (man pages)
+#   launcher generated: #!NODEBIN and an import of SOURCE's bundle
+# Destinations are absolute, without DESTDIR. install and uninstall both
+# read this list, so uninstall removes exactly what install put.
+files() {
+	while read -r name dir; do
+		case "$dir" in
+		bin) echo "launcher 0755 $name $BINDIR/$name" ;;
+		sbin) echo "launcher 0755 $name $SBINDIR/$name" ;;
+		*)
+			echo "hvguest: $BUNDLE_TOP/programs: $name has directory '$dir' (expected bin or sbin)" >&2
+			return 1 ;;
+		esac
+	done <"$BUNDLE_TOP/programs"
+	# The bundle directory, with only the target's koffi native package.
+	(cd "$BUNDLE" && find . -type f | LC_ALL=C sort) | while read -r f; do
+		f=${f#./}
+		case "$f" in
+		node_modules/@koromix/koffi-"$KOFFI_PLATFORM"/*) ;;
+		node_modules/@koromix/*) continue ;;
+		esac
+		echo "copy 0644 $BUNDLE/$f $LIBDIR/$f"
+	done
+	for f in build/scripts/"$LAYOUT"/*; do
+		[ -f "$f" ] || continue
+		echo "subst 0755 $f $HELPERDIR/${f##*/}"
+	done
+	for f in build/man/*.[1-9]; do
+		[ -f "$f" ] || continue
+		echo "gzip 0644 $f $MANDIR/man${f##*.}/${f##*/}.gz"
+	done
+	case "$LAYOUT" in
+	freebsd)
+		if [ "${INSTALL_RCD:-yes}" != no ]; then
+			for f in build/freebsd/sysutils/hvguest/files/*.in; do
+				[ -f "$f" ] || continue
+				b=${f##*/}
+				echo "subst 0755 $f $RCDIR/${b%.in}"
+			done
+		fi
+		for f in build/freebsd/devd/*.conf; do
+			[ -f "$f" ] || continue
+			echo "subst 0644 $f $DEVDDIR/${f##*/}"
+		done ;;
+	linux)
+		for f in build/linux/systemd/*.service; do
+			[ -f "$f" ] || continue
+			echo "subst 0644 $f $SYSTEMDUNITDIR/${f##*/}"
+		done
+		for f in build/linux/udev/*.rules; do
+			[ -f "$f" ] || continue
+			echo "subst 0644 $f $UDEVRULESDIR/${f##*/}"
+		done ;;
+	esac
+}
+
+# The prefix the shipped files are written for.
+case "$LAYOUT" in
+freebsd) SHIPPED_PREFIX=/usr/local ;;
+linux) SHIPPED_PREFIX=/usr ;;
+esac
+
+# Replace %%PREFIX%%, and the shipped prefix in the paths of this
+# package's own programs and helper directory (never other programs':
+# /usr/bin/nmcli stays), with PREFIX.
+subst() {
+	if [ "$PREFIX" = "$SHIPPED_PREFIX" ]; then
+		sed -e "s|%%PREFIX%%|$PREFIX|g" "$1"
+	else
+		sed -e "s|%%PREFIX%%|$PREFIX|g" -e "s|$SHIPPED_PREFIX/libexec/hyperv|$PREFIX/libexec/hyperv|g" $OWN_PATHS "$1"
+	fi
+}
+
+# sed expressions moving each program's shipped path under PREFIX.
+OWN_PATHS=
+if [ -f "$BUNDLE_TOP/programs" ]; then
+	while read -r name dir; do
+		OWN_PATHS="$OWN_PATHS -e s|$SHIPPED_PREFIX/bin/$name|$PREFIX/bin/$name|g -e s|$SHIPPED_PREFIX/sbin/$name|$PREFIX/sbin/$name|g"
+	done <"$BUNDLE_TOP/programs"
+fi
+
+launcher() {
+	cat <<LAUNCHER
+#!$NODEBIN
+// $1: launcher installed by hvguest's \`make install\`. It runs the bundled
+// program in ../lib/hvguest, found from this file's own directory, so a
+// staged tree works wherever it is copied.
+'use strict';
+const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
+const file = join(__dirname, '..', 'lib', 'hvguest', '$1.js');
+import(pathToFileURL(file).href).then(
+  (m) => m.main(process.argv.slice(2)).then((code) => { if (typeof code === 'number') process.exitCode = code; }),
+  (e) => { process.stderr.write('$1: cannot load ' + file + ' (' + e.message + ')\n'); process.exitCode = 70; },
+);
+LAUNCHER
+}
+
+TMPF=
+trap 'rm -f "$TMPF"' EXIT INT TERM
+
+do_install() {
+	n=0
+	TMPF=$(mktemp "${TMPDIR:-/tmp}/hvguest-install.XXXXXX")
+	files | while read -r how mode src dst; do
+		target=$DESTDIR$dst
+		mkdir -p "${target%/*}"
+		case "$how" in
+		copy) cat "$src" >"$TMPF" ;;
+		subst) subst "$src" >"$TMPF" ;;
+		gzip) gzip -9nc "$src" >"$TMPF" ;;
+		launcher) launcher "$src" >"$TMPF" ;;
+		esac
+		# Replace, never write through: a running daemon keeps its old file.
+		rm -f "$target"
+		cp "$TMPF" "$target"
+		chmod "$mode" "$target"
+	done
+	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } >"$TMPF"
+	rm -f "$DESTDIR$MANIFEST"
+	cp "$TMPF" "$DESTDIR$MANIFEST"
+	chmod 0644 "$DESTDIR$MANIFEST"
+	n=$(wc -l <"$DESTDIR$MANIFEST" | tr -d ' ')
+	echo "hvguest: installed $n files for $LAYOUT under ${DESTDIR}$PREFIX"
+}
+
+# rmdir DIR and its parents while empty, up to (not including) STOP.
+prune() {
+	d=$1
+	while [ "$d" != "$2" ] && [ "$d" != / ] && [ -n "$d" ]; do
+		rmdir "$d" 2>/dev/null || return 0
+		d=${d%/*}
+	done
+}
+
+# The installed paths: from the manifest install wrote, else recomputed
+# from this tree (an install older than the manifest).
+installed() {
+	if [ -f "$DESTDIR$MANIFEST" ]; then
+		while read -r dst; do
+			case "$dst" in
+			/*/../* | /*/./*)
+				echo "hvguest: $DESTDIR$MANIFEST: suspicious path $dst" >&2
+				return 1 ;;
+			/?*) echo "$dst" ;;
+			"") ;;
+			*)
+				echo "hvguest: $DESTDIR$MANIFEST: not an absolute path: $dst" >&2
+				return 1 ;;
+			esac
+		done <"$DESTDIR$MANIFEST"
+	else
+		files | while read -r how mode src dst; do echo "$dst"; done
+	fi
+}
+
+do_uninstall() {
+	list=$(installed)
+	set -f
+	# Everything else before the manifest, so an interrupted uninstall can run again.
+	for dst in $list; do
+		[ "$dst" = "$MANIFEST" ] || rm -f "$DESTDIR$dst"
+	done
+	rm -f "$DESTDIR$MANIFEST"
+	# Empty directories: in a staging tree (DESTDIR) everything up to
+	# DESTDIR; on a live system only hvguest's own directories.
+	for dst in $list; do
+		d=$DESTDIR${dst%/*}
+		if [ -n "$DESTDIR" ]; then
+			prune "$d" "$DESTDIR"
+		else
+			case "$dst" in
+			"$LIBDIR"/*) prune "$d" "${LIBDIR%/*}" ;;
+			"$HELPERDIR"/*) prune "$d" "${HELPERDIR%/*}" ;;
+			esac
+		fi
+	done
+	echo "hvguest: removed hvguest's files for $LAYOUT from ${DESTDIR}$PREFIX"
+}
+
+case "$CMD" in
+install) do_install ;;
+uninstall) do_uninstall ;;
+list) { files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } ;;
+plist)
+	cpu=${KOFFI_PLATFORM#freebsd-}
+	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } |
+		sed -e "s|^$PREFIX/||" -e "s|koffi-freebsd-$cpu/|koffi-freebsd-%%KOFFI_ARCH%%/|" -e "s|/freebsd_$cpu/|/freebsd_%%KOFFI_ARCH%%/|" |
+		LC_ALL=C sort ;;
+esac
