@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { FLAVORS, HV_S_CONT, HV_S_OK, KVP_POOL_NAMES, parsePool, statusName, type Flavor } from '../common/wire/constants.js';
 import type { HostRequestOptions, KvpHostRequest, SimTimeouts, VssHostOp } from './host-api.js';
 import { controlPath, controlRequest, serveControl, type ControlRequest } from './control.js';
-import { FuseServer, cleanStaleMounts } from './fuse-server.js';
+import { FuseServer, cleanStaleMounts, fuseUnavailable } from './fuse-server.js';
 import { SocketServer } from './socket-server.js';
 import { createSimulator } from './simulator.js';
 
@@ -142,6 +142,8 @@ class Cli {
     if (v !== undefined) timeouts.vss = v;
     if (f !== undefined) timeouts.vssFreeze = f;
     const dir = resolve(o.dir);
+    const fuseWhy = o.fuse ? fuseUnavailable() : undefined;
+    if (fuseWhy) throw new Error(`serve --fuse: ${fuseWhy}`);
     const onError = (e: unknown) => process.stderr.write(`hvsim: ${e instanceof Error ? e.message : String(e)}\n`);
     // FUSE: DIR becomes the mount, so the control socket lives beside it and DIR/hvsim.ctl links to it.
     const ctlDir = o.fuse ? join(tmpdir(), `hvsim-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`) : dir;
