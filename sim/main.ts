@@ -198,7 +198,7 @@ function program(cli: Cli): Command {
     .description('serve simulated device nodes under DIR (Unix sockets, or with --fuse files of a FUSE mount) until SIGTERM/SIGINT; prints one ready line')
     .addOption(new Option('--flavor <FLAVOR>', 'kernel to simulate').choices(['freebsd', 'linux']).makeOptionMandatory())
     .option('--dir <DIR>', 'directory for the device nodes and the control socket')
-    .option('--fuse', 'serve the nodes as files of a FUSE mount at DIR with the kernel devices\' semantics (short read EINVAL, blocking reads, _IOR/_IOW ioctls); Linux, root, /dev/fuse')
+    .option('--fuse', 'mount DIR as a FUSE file system whose files behave like the kernel devices (blocking reads, short-read EINVAL, _IOR/_IOW ioctls); needs Linux, root and /dev/fuse')
     .option('--kvp-timeout <SEC>', 'KVP kernel timeout (FreeBSD 5, Linux 30)')
     .option('--vss-timeout <SEC>', 'VSS kernel timeout (FreeBSD 15 for the whole chain, Linux 30)')
     .option('--vss-freeze-timeout <SEC>', 'VSS FREEZE timeout (FreeBSD 15, Linux 900)')
