@@ -236,7 +236,8 @@ for (const flavor of ['freebsd', 'linux'] as const) {
 
 const skipReal = realFreezeUnavailable();
 
-describe.skipIf(skipReal !== undefined)(`hv_vss_daemon real freeze in a private mount namespace${skipReal ? ` (skipped: ${skipReal})` : ''}`, () => {
+for (const transport of SIM_TRANSPORTS)
+describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_daemon real freeze in a private mount namespace, ${transportTitle(transport)}${skipReal ? ` (skipped: ${skipReal})` : ''}`, () => {
   let tmp: { dir: string; remove: () => void };
   let sim: Proc;
   let simDir: string;
@@ -284,7 +285,7 @@ describe.skipIf(skipReal !== undefined)(`hv_vss_daemon real freeze in a private 
   beforeAll(async () => {
     tmp = tempDir('hvguest-vss-');
     simDir = join(tmp.dir, 'sim');
-    sim = start(bin('hvsim'), ['serve', '--flavor', 'linux', '--dir', simDir, '--vss-timeout', '5', '--vss-freeze-timeout', '5']);
+    sim = start(bin('hvsim'), ['serve', ...transport.serveArgs, '--flavor', 'linux', '--dir', simDir, '--vss-timeout', '5', '--vss-freeze-timeout', '5']);
     await sim.waitFor(/^hvsim: ready/);
     // b's image file lives on a: b must be frozen before a and thawed after it.
     ns = await createLoopNamespace(tmp.dir, [
@@ -301,6 +302,7 @@ describe.skipIf(skipReal !== undefined)(`hv_vss_daemon real freeze in a private 
     // Last resort inside close(): fsfreeze -u on every test mount, then unmount.
     await ns?.close();
     await stop(sim);
+    noMountLeft(simDir);
     tmp.remove();
   });
 
