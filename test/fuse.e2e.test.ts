@@ -278,6 +278,15 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
     expect(existsSync(node('vmbus/hv_kvp'))).toBe(true);
   });
 
+  it('a second hvsim serve --fuse on a DIR whose simulator still answers is refused and leaves the first one working', async () => {
+    await serve('linux');
+    const second = await run(bin('hvsim'), ['serve', '--fuse', '--flavor', 'linux', '--dir', simDir]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/another hvsim serve is running at/);
+    expect(mountsAt(simDir)).toEqual(['fuse.hvsim']);
+    expect((await json('status')).out.flavor).toBe('linux');
+  });
+
   it('FreeBSD hv_kvp_dev second open: the driver\'s -EBUSY reaches open(2) as EBUSY', async () => {
     await serve('freebsd');
     openNode('hv_kvp_dev');
