@@ -319,6 +319,23 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, 1.0);
 }
 
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)attr;
+	(void)to_set;
+	(void)fi;
+	/* A character device ignores truncation (open with O_TRUNC, `> node` in a shell); so do these files. */
+	struct ent *e = ent_of(ino);
+	struct stat st;
+	if (!e) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(e, &st);
+	fuse_reply_attr(req, &st, 1.0);
+}
+
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct ent *e = ent_of(ino);
@@ -483,6 +500,7 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 static const struct fuse_lowlevel_ops ops = {
 	.lookup = op_lookup,
 	.getattr = op_getattr,
+	.setattr = op_setattr,
 	.readlink = op_readlink,
 	.readdir = op_readdir,
 	.open = op_open,
