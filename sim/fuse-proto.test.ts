@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as proto from './fuse-proto.js';
 import {
   FF_CANCEL,
   FF_IOCTL,
@@ -71,5 +74,17 @@ describe('FUSE front-end channel frames', () => {
     expect(decodeRequest(short!)).toEqual(new Error('FUSE front-end: READ frame of 4 bytes, need 16'));
     const [odd] = new FrameReader().push(cFrame(77, 1, []));
     expect(decodeRequest(odd!)).toEqual(new Error('FUSE front-end: unknown frame type 77'));
+  });
+});
+
+describe('the C front-end and this module agree', () => {
+  it('every frame type in hvsim-fuse.c has the same number here, and the header size matches', () => {
+    const c = readFileSync(join(import.meta.dirname, 'fuse/hvsim-fuse.c'), 'utf8');
+    const fromC = Object.fromEntries([...c.matchAll(/^\tCH_([A-Z]+) = (\d+),$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    const here = Object.fromEntries(Object.entries(proto).filter(([k, v]) => /^FF_[A-Z]+$/.test(k) && k !== 'FF_HEADER' && typeof v === 'number').map(([k, v]) => [k.slice(3), v]));
+    expect(Object.keys(fromC).length).toBe(10);
+    expect(fromC).toEqual(here);
+    expect(c).toContain(`#define HDR_LEN ${proto.FF_HEADER}`);
+    expect(c).toContain(`#define MAX_FRAME (${proto.FF_MAX_FRAME >> 20}u << 20)`);
   });
 });

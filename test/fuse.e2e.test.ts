@@ -22,7 +22,7 @@ import { HV_E_FAIL, HV_S_OK, HV_VSS_CHECK, HV_VSS_FREEZE, KVP_OP_REGISTER1, VSS_
 import { encodeKvp } from '../common/wire/kvp.js';
 import { decodeFreebsdVss, encodeFreebsdVss, encodeLinuxVss, linuxVssRegister } from '../common/wire/vss.js';
 import { fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
-import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { ROOT, bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { noMountLeft } from './lib/transports.js';
 
 const skip = fuseUnavailable();
@@ -300,6 +300,12 @@ describe('hvsim serve --fuse refuses clearly when FUSE cannot work', () => {
     expect(fuseUnavailable({ platform: 'linux', uid: 1000, devFuse: '/dev/null' })).toMatch(/needs root/);
     expect(fuseUnavailable({ platform: 'linux', uid: 0, devFuse: '/dev/null', binary: '/nonexistent/hvsim-fuse' })).toMatch(/not built .*\/nonexistent\/hvsim-fuse/);
     expect(fuseUnavailable({ platform: 'freebsd' })).toMatch(/Linux only/);
+  });
+
+  it('build/native.sh without a C compiler prints one line and succeeds', async () => {
+    const r = await run('sh', [join(ROOT, 'build/native.sh')], { env: { CC: 'no-such-cc' } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('native.sh: FUSE front-end not built (no C compiler: no-such-cc)\n');
   });
 
   it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as a non-root user: exit status 2 and the reason on stderr, nothing mounted', async () => {
