@@ -19,6 +19,7 @@ import { ioctlNumbers } from '../common/device/ioctl.js';
 import { DeviceError } from '../common/device/types.js';
 import { closeFd, openFd, osFlags, readFd, writeFd } from '../common/os/libc.js';
 import { HV_E_FAIL, HV_S_OK, HV_VSS_CHECK, HV_VSS_FREEZE, KVP_OP_REGISTER1, VSS_FAIL, VSS_SUCCESS } from '../common/wire/constants.js';
+import { isWireError } from '../common/wire/errors.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { decodeFreebsdVss, encodeFreebsdVss, encodeLinuxVss, linuxVssRegister } from '../common/wire/vss.js';
 import { fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
@@ -177,7 +178,7 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
       expect(await fs.waitReadable()).toBe(true);
       const out = await fs.ioctl(ioc.IOCHVVSSREAD, Buffer.alloc(64, 0xee));
       const m = decodeFreebsdVss(out);
-      if (m instanceof Error) throw m;
+      if (isWireError(m)) throw new Error(m.message);
       expect(m.opt).toBe(want);
       expect(m.status).toBe(VSS_SUCCESS);
       expect(m.msgid).not.toBe(0n);
