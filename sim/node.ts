@@ -1,7 +1,7 @@
 /**
  * The simulator's kernel side, shaped like the system calls a character
  * device sees. One driver state machine per node implements SimNode; every
- * transport (the SOCK_SEQPACKET server, the in-memory device, later FUSE)
+ * transport (the SOCK_SEQPACKET server, the in-memory device, the FUSE mount)
  * only forwards open/read/write/poll/ioctl/release to it.
  */
 
@@ -33,8 +33,11 @@ export interface OpenContext {
 
 /** One open file description of a simulated node. */
 export interface SimFile {
-  /** Blocks (the promise stays pending) until a message is available; rejects with SimErrno. Returns at most `count` bytes, per the driver's rules. */
-  read(count: number): Promise<Buffer>;
+  /**
+   * Blocks (the promise stays pending) until a message is available; rejects with SimErrno. Returns at most `count` bytes, per the driver's rules.
+   * `signal` is the caller being interrupted (a signal to a process blocked in read): a read still blocked then fails EINTR and takes nothing.
+   */
+  read(count: number, signal?: AbortSignal): Promise<Buffer>;
   /** Returns the count accepted; throws SimErrno. */
   write(data: Buffer): number;
   /** Current poll state: SIM_POLLIN|SIM_POLLRDNORM when readable, SIM_POLLERR|SIM_POLLHUP when gone, else 0. */
