@@ -1,7 +1,7 @@
 /**
  * The simulator's kernel side, shaped like the system calls a character
  * device sees. One driver state machine per node implements SimNode; every
- * transport (the SOCK_SEQPACKET server, the in-memory device, later FUSE)
+ * transport (the SOCK_SEQPACKET server, the in-memory device, the FUSE mount)
  * only forwards open/read/write/poll/ioctl/release to it.
  */
 

@@ -18,10 +18,12 @@ import { decodeFreebsdVss, encodeFreebsdVss } from '../common/wire/vss.js';
 import { isWireError } from '../common/wire/errors.js';
 import { controlRequest } from '../sim/control.js';
 import { bin, killAll, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { SIM_TRANSPORTS, noMountLeft, transportTitle } from './lib/transports.js';
 
 const MOUNTS = '/dev/ada0p2 on / (ufs, local, soft-updates)\ndevfs on /dev (devfs)\n';
 
-describe('FreeBSD VSS with an application on hv_appvss_dev', () => {
+for (const transport of SIM_TRANSPORTS)
+describe.skipIf(transport.skip !== undefined)(`FreeBSD VSS with an application on hv_appvss_dev, ${transportTitle(transport)}`, () => {
   let tmp: { dir: string; remove: () => void };
   let sim: Proc;
   let daemon: Proc;
@@ -37,7 +39,7 @@ describe('FreeBSD VSS with an application on hv_appvss_dev', () => {
     tmp = tempDir();
     writeFileSync(join(tmp.dir, 'mount.txt'), MOUNTS);
     const simDir = join(tmp.dir, 'sim');
-    sim = start(bin('hvsim'), ['serve', '--flavor', 'freebsd', '--dir', simDir, '--vss-timeout', '5', '--vss-freeze-timeout', '5']);
+    sim = start(bin('hvsim'), ['serve', ...transport.serveArgs, '--flavor', 'freebsd', '--dir', simDir, '--vss-timeout', '5', '--vss-freeze-timeout', '5']);
     await sim.waitFor(/^hvsim: ready/);
     daemon = start(bin('hv_vss_daemon'), ['-n', '--dry-run', '--flavor', 'freebsd', '--mount-table', join(tmp.dir, 'mount.txt'), '--device', join(simDir, 'hv_fsvss_dev'), '--state-file', state(), '--hooks-dir', join(tmp.dir, 'no-hooks')]);
     for (let i = 0; i < 200; i++) {
@@ -68,6 +70,7 @@ describe('FreeBSD VSS with an application on hv_appvss_dev', () => {
     await stop(daemon);
     await killAll([sim]);
     await stop(sim);
+    noMountLeft(join(tmp.dir, 'sim'));
     tmp.remove();
   });
 

@@ -41,6 +41,7 @@
  *                < 0: minus a Linux errno), data (READ bytes, IOCTL out bytes)
  *   NOTIFY  129  id = fh: its poll state changed; wake the kernel's pollers
  */
+#define _GNU_SOURCE		/* ppoll */
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
@@ -58,16 +59,16 @@
 #define CHAN_FD 3
 
 enum {
-	F_OPEN = 1,
-	F_READ = 2,
-	F_WRITE = 3,
-	F_POLL = 4,
-	F_IOCTL = 5,
-	F_RELEASE = 6,
-	F_CANCEL = 7,
-	F_READY = 9,
-	F_REPLY = 128,
-	F_NOTIFY = 129,
+	CH_OPEN = 1,
+	CH_READ = 2,
+	CH_WRITE = 3,
+	CH_POLL = 4,
+	CH_IOCTL = 5,
+	CH_RELEASE = 6,
+	CH_CANCEL = 7,
+	CH_READY = 9,
+	CH_REPLY = 128,
+	CH_NOTIFY = 129,
 };
 
 #define HDR_LEN 16
@@ -265,7 +266,7 @@ static void on_interrupt(fuse_req_t req, void *data)
 {
 	(void)req;
 	uint64_t id = (uint64_t)(uintptr_t)data;
-	send_frame(F_CANCEL, id, NULL, 0, NULL, 0);
+	send_frame(CH_CANCEL, id, NULL, 0, NULL, 0);
 }
 
 static void forward(fuse_req_t req, uint16_t type, uint32_t out_size,
@@ -308,6 +309,23 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
+	struct ent *e = ent_of(ino);
+	struct stat st;
+	if (!e) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(e, &st);
+	fuse_reply_attr(req, &st, 1.0);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)attr;
+	(void)to_set;
+	(void)fi;
+	/* A character device ignores truncation (open with O_TRUNC, `> node` in a shell); so do these files. */
 	struct ent *e = ent_of(ino);
 	struct stat st;
 	if (!e) {
@@ -394,7 +412,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	put32(body, (uint32_t)e->node);
 	put32(body + 4, (uint32_t)fuse_req_ctx(req)->pid);
 	put32(body + 8, (uint32_t)fi->flags);
-	forward(req, F_OPEN, 0, body, sizeof(body), NULL, 0, 0);
+	forward(req, CH_OPEN, 0, body, sizeof(body), NULL, 0, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -406,7 +424,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	put64(body, fi->fh);
 	put32(body + 8, (uint32_t)size);
 	put32(body + 12, (uint32_t)fi->flags);
-	forward(req, F_READ, 0, body, sizeof(body), NULL, 0, 1);
+	forward(req, CH_READ, 0, body, sizeof(body), NULL, 0, 1);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -418,7 +436,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	put64(body, fi->fh);
 	put32(body + 8, (uint32_t)fi->flags);
 	put32(body + 12, 0);
-	forward(req, F_WRITE, 0, body, sizeof(body), buf, size, 1);
+	forward(req, CH_WRITE, 0, body, sizeof(body), buf, size, 1);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -432,7 +450,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	send_frame(F_RELEASE, 0, &fi->fh, 8, NULL, 0);
+	send_frame(CH_RELEASE, 0, &fi->fh, 8, NULL, 0);
 	drop_file(fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -457,7 +475,7 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	put64(body, fi->fh);
 	put32(body + 8, fi->poll_events);
 	put32(body + 12, ph ? 1 : 0);
-	forward(req, F_POLL, 0, body, sizeof(body), NULL, 0, 0);
+	forward(req, CH_POLL, 0, body, sizeof(body), NULL, 0, 0);
 }
 
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
@@ -476,12 +494,13 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 	put64(body, fi->fh);
 	put32(body + 8, cmd);
 	put32(body + 12, (uint32_t)out_bufsz);
-	forward(req, F_IOCTL, (uint32_t)out_bufsz, body, sizeof(body), in_buf, in_bufsz, 1);
+	forward(req, CH_IOCTL, (uint32_t)out_bufsz, body, sizeof(body), in_buf, in_bufsz, 1);
 }
 
 static const struct fuse_lowlevel_ops ops = {
 	.lookup = op_lookup,
 	.getattr = op_getattr,
+	.setattr = op_setattr,
 	.readlink = op_readlink,
 	.readdir = op_readdir,
 	.open = op_open,
@@ -520,7 +539,7 @@ static void on_reply(uint64_t id, const unsigned char *body, size_t blen)
 		return;
 	}
 	switch (p->type) {
-	case F_OPEN: {
+	case CH_OPEN: {
 		struct fuse_file_info fi;
 		struct openfile *f = calloc(1, sizeof(*f));
 		memset(&fi, 0, sizeof(fi));
@@ -538,20 +557,20 @@ static void on_reply(uint64_t id, const unsigned char *body, size_t blen)
 			drop_file(fi.fh);
 			if (!f)
 				fuse_reply_err(p->req, ENOMEM);
-			send_frame(F_RELEASE, 0, &fi.fh, 8, NULL, 0);
+			send_frame(CH_RELEASE, 0, &fi.fh, 8, NULL, 0);
 		}
 		break;
 	}
-	case F_READ:
+	case CH_READ:
 		fuse_reply_buf(p->req, (const char *)data, dlen);
 		break;
-	case F_WRITE:
+	case CH_WRITE:
 		fuse_reply_write(p->req, (size_t)result);
 		break;
-	case F_POLL:
+	case CH_POLL:
 		fuse_reply_poll(p->req, (unsigned)result);
 		break;
-	case F_IOCTL:
+	case CH_IOCTL:
 		fuse_reply_ioctl(p->req, (int)result, dlen ? data : NULL,
 				 dlen < p->out_size ? dlen : p->out_size);
 		break;
@@ -600,9 +619,9 @@ static int pump_channel(void)
 		if (inlen - off < len)
 			break;
 		uint64_t id = get64(inbuf + off + 8);
-		if (type == F_REPLY)
+		if (type == CH_REPLY)
 			on_reply(id, inbuf + off + HDR_LEN, len - HDR_LEN);
-		else if (type == F_NOTIFY)
+		else if (type == CH_NOTIFY)
 			on_notify(id);
 		off += len;
 	}
@@ -695,12 +714,23 @@ int main(int argc, char **argv)
 		fuse_session_destroy(session);
 		return 71;
 	}
-	send_frame(F_READY, 0, NULL, 0, NULL, 0);
+	send_frame(CH_READY, 0, NULL, 0, NULL, 0);
+
+	/* The stop signals are delivered only inside ppoll, so one arriving just before it is not missed. */
+	sigset_t stopsigs, waitmask;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stopsigs, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGHUP);
 
 	int ffd = fuse_session_fd(session);
 	while (!fuse_session_exited(session)) {
 		struct pollfd pfd[2] = { { .fd = ffd, .events = POLLIN }, { .fd = CHAN_FD, .events = POLLIN } };
-		int n = poll(pfd, 2, -1);
+		int n = ppoll(pfd, 2, NULL, &waitmask);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
