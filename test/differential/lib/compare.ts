@@ -20,16 +20,31 @@ export interface StepResult {
   outcome: string;
   status?: number;
   reply?: Buffer;
+  /** The daemon died on this request (how it ended, e.g. "signal SIGSEGV"); the runner started it again. */
+  died?: string;
 }
 
-/** Send every step raw to the simulator at `simDir`; a daemon that reopened the device gets up to `waitMs` to register again. */
-export async function runSession(simDir: string, steps: Step[], waitMs = 10_000): Promise<StepResult[]> {
+/**
+ * Send every step raw to the simulator at `simDir`; a daemon that reopened
+ * the device gets up to `waitMs` to register again. After each step
+ * `afterStep` may report that the daemon died (and restart it, as a service
+ * manager would), so one crash does not turn the rest of the session into
+ * timeouts.
+ */
+export async function runSession(simDir: string, steps: Step[], afterStep: (outcome: string) => Promise<string | undefined> = async () => undefined, waitMs = 10_000): Promise<StepResult[]> {
   const out: StepResult[] = [];
   for (const s of steps) {
     const res = await controlRequest(simDir, { cmd: 'raw', service: 'kvp', hex: s.request.toString('hex'), opts: { waitForDaemonMs: waitMs } });
     if (!res.ok) throw new Error(`${s.label}: ${res.error}`);
     const r = res.result as { outcome: string; status?: number; reply?: string };
-    out.push({ label: s.label, outcome: r.outcome, ...(r.status !== undefined ? { status: r.status >>> 0 } : {}), ...(r.reply ? { reply: Buffer.from(r.reply, 'hex') } : {}) });
+    const died = await afterStep(r.outcome);
+    out.push({
+      label: s.label,
+      outcome: r.outcome,
+      ...(r.status !== undefined ? { status: r.status >>> 0 } : {}),
+      ...(r.reply ? { reply: Buffer.from(r.reply, 'hex') } : {}),
+      ...(died ? { died } : {}),
+    });
   }
   return out;
 }
@@ -68,25 +83,22 @@ function fieldsFor(op: number): NamedField[] {
   }
 }
 
-/** Where byte `i` of a reply to `op` lives, and whether the host can see it in these two replies. */
-function locateByte(op: number, i: number, a: Buffer, b: Buffer): { field: string; hidden: boolean } {
-  if (i < 4) return { field: 'header', hidden: false };
-  // GET's value overlaps the ENUMERATE value by 4 bytes; the later (enum) view is the one the kernel reads.
+/** The field byte `i` of a reply to `op` belongs to. */
+function fieldOf(op: number, i: number): string {
+  if (i < 4) return 'header';
+  // GET's value overlaps the ENUMERATE value by 4 bytes; the later (enum) view is the one the Linux kernel reads.
   const f = fieldsFor(op).filter((x) => i >= x.offset && i < x.offset + x.size).pop();
-  if (!f) return { field: i >= ENUM.value.offset + ENUM.value.size ? 'padding' : 'unused', hidden: true };
-  if (!f.text) return { field: f.name, hidden: op !== KVP_OP.GET_IP_INFO && op !== KVP_OP.ENUMERATE && op !== KVP_OP.GET };
-  const end = (x: Buffer) => {
-    const n = x.subarray(f.offset, f.offset + f.size).indexOf(0);
-    return f.offset + (n < 0 ? f.size : n);
-  };
-  return { field: f.name, hidden: i > end(a) && i > end(b) };
+  if (f) return f.name;
+  return i >= ENUM.value.offset + ENUM.value.size ? 'padding' : 'unused';
 }
 
 /** What the host receives for a host step's reply (status and decoded strings), through the Linux kernel conversion. */
 export function hostView(step: Step, r: StepResult): Record<string, unknown> {
   const view: Record<string, unknown> = { outcome: r.outcome, status: r.status === undefined ? undefined : statusName(r.status) };
-  if (!step.host || !r.reply || r.status !== HV_S_OK || r.reply.length !== MSG_SIZE) return view;
-  const hostBuf = receiveBuffer(kvpPacket(step.host, 1), ICMSG_HDR + MSG_SIZE).subarray(ICMSG_HDR);
+  if (!r.reply || r.status !== HV_S_OK || r.reply.length !== MSG_SIZE) return view;
+  // A raw step had no host packet: the host buffer of the same op, zeroed, as the kernel would fill it.
+  const hostBuf = step.host ? receiveBuffer(kvpPacket(step.host, 1), ICMSG_HDR + MSG_SIZE).subarray(ICMSG_HDR) : Buffer.alloc(MSG_SIZE);
+  if (!step.host) step.request.copy(hostBuf, 0, 0, 2);
   const hostOp = hostBuf.readUInt8(0);
   const st = linuxToHost(hostBuf, r.reply, hostOp, { getValueAtEnumOffset: true }) >>> 0;
   view.hostStatus = statusName(st);
@@ -104,14 +116,15 @@ export function hostView(step: Step, r: StepResult): Record<string, unknown> {
 export interface Difference {
   label: string;
   /** outcome | status | host (what the host decodes) | bytes (host-visible reply bytes) | hidden (bytes the host never sees) */
-  kind: 'outcome' | 'status' | 'host' | 'bytes' | 'hidden';
+  kind: 'outcome' | 'status' | 'host' | 'bytes' | 'hidden' | 'order' | 'records';
   detail: string;
 }
 
-/** Every difference between the C daemon's result `c` and ours `o` for one step. */
-export function compareStep(step: Step, c: StepResult, o: StepResult): Difference[] {
+/** Every difference between the C daemon's result `c` and ours `o` for one step (reported under `label`). */
+export function compareStep(step: Step, c: StepResult, o: StepResult, label = step.label): Difference[] {
   const d: Difference[] = [];
-  const add = (kind: Difference['kind'], detail: string) => d.push({ label: step.label, kind, detail });
+  const add = (kind: Difference['kind'], detail: string) => d.push({ label, kind, detail });
+  if (c.died !== o.died) add('outcome', `daemon died: C ${c.died ?? 'no'}, ours ${o.died ?? 'no'}`);
   if (c.outcome !== o.outcome) add('outcome', `C ${c.outcome}, ours ${o.outcome}`);
   if (c.status !== o.status) add('status', `C ${c.status === undefined ? '-' : statusName(c.status)}, ours ${o.status === undefined ? '-' : statusName(o.status)}`);
   if (d.length) return d;
@@ -126,18 +139,68 @@ export function compareStep(step: Step, c: StepResult, o: StepResult): Differenc
     add('bytes', `reply length C ${c.reply.length}, ours ${o.reply.length}`);
     return d;
   }
+  // The host view is everything the host receives (status, and the strings the
+  // kernel converts); when it is the same, the differing bytes never leave the guest.
+  const hidden = !d.some((x) => x.kind === 'host');
   const op = step.request.readUInt8(0);
-  const byField = new Map<string, { hidden: boolean; n: number; first: number }>();
+  const byField = new Map<string, { n: number; first: number }>();
   for (let i = 0; i < c.reply.length; i++) {
     if (c.reply[i] === o.reply[i]) continue;
-    const { field, hidden } = locateByte(op, i, c.reply, o.reply);
-    const k = `${field}${hidden ? ' (hidden)' : ''}`;
-    const e = byField.get(k) ?? { hidden, n: 0, first: i };
+    const field = fieldOf(op, i);
+    const e = byField.get(field) ?? { n: 0, first: i };
     e.n++;
-    byField.set(k, e);
+    byField.set(field, e);
   }
-  for (const [k, e] of byField) add(e.hidden ? 'hidden' : 'bytes', `${k}: ${e.n} byte(s) differ from offset ${e.first}`);
+  for (const [k, e] of byField) add(hidden ? 'hidden' : 'bytes', `${k}: ${e.n} byte(s) differ from offset ${e.first}`);
   return d;
+}
+
+/** The key the host reads from an ENUMERATE reply, or undefined when the reply is not a record. */
+function enumKey(step: Step, r: StepResult): string | undefined {
+  const v = hostView(step, r);
+  return typeof v.key === 'string' ? v.key : undefined;
+}
+
+/**
+ * Every difference between the two runs of a session. Steps of one walk
+ * (Step.walk) are compared record by record, matched by key: a different
+ * order is one 'order' difference, a record only one side has is a
+ * 'records' difference, and matched records are compared like single
+ * steps (labelled "WALK key=KEY").
+ */
+export function compareSession(steps: Step[], c: StepResult[], o: StepResult[]): Difference[] {
+  const out: Difference[] = [];
+  const walks = new Map<string, number[]>();
+  steps.forEach((s, i) => {
+    if (!s.walk) out.push(...compareStep(s, c[i]!, o[i]!));
+    else walks.set(s.walk, [...(walks.get(s.walk) ?? []), i]);
+  });
+  for (const [walk, idx] of walks) {
+    const add = (kind: Difference['kind'], detail: string) => out.push({ label: walk, kind, detail });
+    const keysC = idx.map((i) => enumKey(steps[i]!, c[i]!));
+    const keysO = idx.map((i) => enumKey(steps[i]!, o[i]!));
+    const recC = keysC.filter((k): k is string => k !== undefined);
+    const recO = keysO.filter((k): k is string => k !== undefined);
+    const used = new Set<number>();
+    for (const [n, i] of idx.entries()) {
+      const k = keysC[n];
+      if (k === undefined) continue;
+      const m = idx.findIndex((_, j) => !used.has(j) && keysO[j] === k);
+      if (m < 0) {
+        add('records', `record only in C: ${JSON.stringify(k.slice(0, 60))}`);
+        continue;
+      }
+      used.add(m);
+      out.push(...compareStep(steps[i]!, c[i]!, o[idx[m]!]!, `${walk} key=${k.slice(0, 60)}`));
+    }
+    for (const [j, k] of keysO.entries()) if (k !== undefined && !used.has(j)) add('records', `record only in ours: ${JSON.stringify(k.slice(0, 60))}`);
+    if (recC.length === recO.length && recC.join('\0') !== recO.join('\0') && [...recC].sort().join('\0') === [...recO].sort().join('\0')) add('order', 'same records, different order');
+    // Past the last record: the end of the walk must look the same.
+    const endC = idx.filter((_, n) => keysC[n] === undefined).map((i) => `${c[i]!.outcome}/${c[i]!.status}`);
+    const endO = idx.filter((_, n) => keysO[n] === undefined).map((i) => `${o[i]!.outcome}/${o[i]!.status}`);
+    if (recC.length === recO.length && endC.join() !== endO.join()) add('status', `end of walk: C ${endC.join()}, ours ${endO.join()}`);
+  }
+  return out;
 }
 
 /** A deliberate difference: which steps and kinds it explains, and its section in docs/compatibility.md. */
