@@ -31,13 +31,18 @@ export interface StepResult {
  * manager would), so one crash does not turn the rest of the session into
  * timeouts.
  */
-export async function runSession(simDir: string, steps: Step[], afterStep: (outcome: string) => Promise<string | undefined> = async () => undefined, waitMs = 10_000): Promise<StepResult[]> {
+export async function runSession(
+  simDir: string,
+  steps: readonly Pick<Step, 'label' | 'request'>[],
+  afterStep: (outcome: string, index: number) => Promise<string | undefined> = async () => undefined,
+  o: { waitMs?: number; service?: 'kvp' | 'vss' } = {},
+): Promise<StepResult[]> {
   const out: StepResult[] = [];
-  for (const s of steps) {
-    const res = await controlRequest(simDir, { cmd: 'raw', service: 'kvp', hex: s.request.toString('hex'), opts: { waitForDaemonMs: waitMs } });
+  for (const [i, s] of steps.entries()) {
+    const res = await controlRequest(simDir, { cmd: 'raw', service: o.service ?? 'kvp', hex: s.request.toString('hex'), opts: { waitForDaemonMs: o.waitMs ?? 10_000 } });
     if (!res.ok) throw new Error(`${s.label}: ${res.error}`);
     const r = res.result as { outcome: string; status?: number; reply?: string };
-    const died = await afterStep(r.outcome);
+    const died = await afterStep(r.outcome, i);
     out.push({
       label: s.label,
       outcome: r.outcome,
