@@ -12,9 +12,10 @@
  *                                  in WORK/varlib.up/hyperv;
  *   /usr/libexec/hypervkvpd        is this run's helper scripts (stubs that
  *                                  log their calls and print fixed answers);
- *   /sys/class/net                 is a fixed tree (MAC addresses and one
- *                                  VMBus device id) over a sysfs of the new
- *                                  network namespace;
+ *   /sys/class/net                 is a fixed tree (MAC addresses, one
+ *                                  VMBus device id, and the interface
+ *                                  indexes copied from the real sysfs of the
+ *                                  new network namespace) over that sysfs;
  *   /etc/hosts                     names the guest hvdiff-guest;
  *   the network                    is lo plus a veth pair with fixed MACs,
  *                                  addresses and default routes.
@@ -74,6 +75,7 @@ ip route add default via ${GUEST.gateway4} dev ${GUEST.nic}
 ip -6 route add default via ${GUEST.gateway6} dev ${GUEST.nic}
 hostname ${GUEST.hostname}
 mount -t sysfs sysfs /sys
+for d in "$W"/sysnet/*; do cat "/sys/class/net/\${d##*/}/ifindex" > "$d/ifindex"; done
 mount --bind "$W/sysnet" /sys/class/net
 mount --bind "$W/hosts" /etc/hosts
 mount -t overlay overlay -o "lowerdir=/dev,upperdir=$W/dev.up,workdir=$W/dev.work" /dev
