@@ -25,7 +25,8 @@ import { HV_E_FAIL, HV_S_OK, VSS_OP_FREEZE, VSS_OP_HOT_BACKUP, VSS_OP_THAW, stat
 import { realFreezeUnavailable } from '../../vss/testing/loop-namespace.js';
 import { ROOT, bin, killAll, stop, type Proc } from '../lib/procs.js';
 import { runSession, type StepResult } from './lib/compare.js';
-import { C_VSS_DAEMON, fuseUnavailable, startFuseSim, stopFuseSim, waitRegistered } from './lib/daemon-run.js';
+import { fuseUnavailable } from '../../sim/fuse-server.js';
+import { C_VSS_DAEMON, startFuseSim, stopFuseSim, waitRegistered } from './lib/daemon-run.js';
 import { createVssRoot, mountPointsOf, vssRootUnavailable, type VssRoot } from './lib/vss-root.js';
 
 const reason =

@@ -5,10 +5,10 @@
  * played raw through the simulator, then everything stopped and the FUSE
  * mount gone, also when a step fails.
  */
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../../../sim/control.js';
+import { cleanStaleMounts } from '../../../sim/fuse-server.js';
 import { bin, start, stop, type Proc } from '../../lib/procs.js';
 import { runSession, type StepResult } from './compare.js';
 import { prepareGuest, startInGuest } from './guest-ns.js';
@@ -17,31 +17,17 @@ import type { Step } from './kvp-session.js';
 export const C_KVP_DAEMON = '/usr/sbin/hv_kvp_daemon';
 export const C_VSS_DAEMON = '/usr/sbin/hv_vss_daemon';
 
-/** Why `hvsim serve --fuse` cannot serve here, or undefined. */
-export function fuseUnavailable(): string | undefined {
-  if (!existsSync('/dev/fuse')) return '/dev/fuse missing';
-  const help = spawnSync(bin('hvsim'), ['serve', '--help'], { encoding: 'utf8' });
-  if (!/--fuse\b/.test(help.stdout + help.stderr)) return 'hvsim serve has no --fuse (FUSE front-end not built)';
-  return undefined;
-}
-
-/** Is `path` a mount point in this process's mount namespace? */
-const mounted = (path: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
-
-/** Start `hvsim serve --fuse` for `flavor` at `dir` and wait for its ready line. */
+/** Start `hvsim serve --fuse --flavor linux` at `dir` and wait for its ready line. */
 export async function startFuseSim(dir: string, extra: string[] = []): Promise<Proc> {
   const sim = start(bin('hvsim'), ['serve', '--fuse', '--flavor', 'linux', '--dir', dir, ...extra]);
   await sim.waitFor(/^hvsim: ready/, 20_000);
   return sim;
 }
 
-/** Stop the simulator and make sure nothing stays mounted under `dir`. */
+/** Stop the simulator and make sure no FUSE mount stays at `dir`. */
 export async function stopFuseSim(sim: Proc | undefined, dir: string): Promise<void> {
   if (sim) await stop(sim, 5000);
-  for (const sub of ['', '/vmbus']) {
-    const p = dir + sub;
-    if (existsSync(p) && mounted(p)) spawnSync('umount', ['-l', p]);
-  }
+  if (existsSync(dir)) cleanStaleMounts(dir);
 }
 
 /** Wait until the simulator says `service` has a registered daemon; throws with the daemon's stderr otherwise. */
