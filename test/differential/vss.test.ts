@@ -27,14 +27,19 @@ import { ROOT, bin, killAll, stop, type Proc } from '../lib/procs.js';
 import { runSession, type StepResult } from './lib/compare.js';
 import { fuseUnavailable } from '../../sim/fuse-server.js';
 import { C_VSS_DAEMON, startFuseSim, stopFuseSim, waitRegistered } from './lib/daemon-run.js';
-import { createVssRoot, mountPointsOf, vssRootUnavailable, type VssRoot } from './lib/vss-root.js';
+import { createVssRoot, mountPointsOf, vssRootUnavailable, type VssImage, type VssRoot } from './lib/vss-root.js';
 
 const reason =
   realFreezeUnavailable() ?? vssRootUnavailable() ?? (existsSync(C_VSS_DAEMON) ? undefined : `${C_VSS_DAEMON} missing (Debian package hyperv-daemons)`) ?? fuseUnavailable();
 
-const IMAGES = ['a', 'c'];
+/**
+ * The test images. b's image file lives on a, so ours must freeze b before
+ * a and thaw it after; only where the C daemon skips loop devices (it would
+ * freeze a first, then wait on it while freezing b).
+ */
+const imagesFor = (loopAware: boolean): VssImage[] => (loopAware ? [{ name: 'a' }, { name: 'b', on: 'a' }, { name: 'c' }] : [{ name: 'a' }, { name: 'c' }]);
 /** The C daemon's whole mount table (mount points, sorted): nothing of this machine's. */
-const EXPECTED_C_MOUNTS = ['/', '/dev/vmbus/hv_vss', '/proc', '/sys', ...IMAGES.map((n) => `/mnt/${n}`)].sort();
+const expectedCMounts = (images: string[]) => ['/', '/dev/vmbus/hv_vss', '/proc', '/sys', ...images.map((n) => `/mnt/${n}`)].sort();
 const COMPAT = readFileSync(join(ROOT, 'docs/compatibility.md'), 'utf8');
 
 /** A 12-byte hv_vss_msg with `op` in byte 0, the rest zero. */
@@ -111,6 +116,8 @@ describe.skipIf(reason !== undefined)(`VSS: Debian's C hv_vss_daemon and ours an
   let sim: Proc | undefined;
   let vr: VssRoot | undefined;
   const steps = vssSession(loopAware);
+  const IMAGES = imagesFor(loopAware).map((i) => i.name);
+  const EXPECTED_C_MOUNTS = expectedCMounts(IMAGES);
   const deliberate = DELIBERATE.filter((d) => loopAware || d.doc !== 'vss-loop');
   let c: Run;
   let o: Run;
@@ -124,7 +131,12 @@ describe.skipIf(reason !== undefined)(`VSS: Debian's C hv_vss_daemon and ours an
       simDir,
       steps,
       async (outcome, i) => {
-        frozen[i] = steps[i]!.expectFrozen ? await Promise.all(IMAGES.map((n) => vr!.frozen(n))) : undefined;
+        // One probe at a time, nested images first: a probe freezes for a moment what is not frozen.
+        if (steps[i]!.expectFrozen) {
+          const state: boolean[] = [];
+          for (const n of [...IMAGES].reverse()) state.unshift(await vr!.frozen(n));
+          frozen[i] = state;
+        }
         const alive = () => d.child.exitCode === null && d.child.signalCode === null;
         if (alive() && outcome !== 'answered') await Promise.race([d.exited, new Promise((r) => setTimeout(r, 500))]);
         if (alive()) return undefined;
@@ -142,7 +154,7 @@ describe.skipIf(reason !== undefined)(`VSS: Debian's C hv_vss_daemon and ours an
     work = mkdtempSync(join(tmpdir(), 'hvg-diff-vss-'));
     simDir = join(work, 'sim');
     sim = await startFuseSim(simDir, ['--vss-timeout', '10', '--vss-freeze-timeout', '10']);
-    vr = await createVssRoot(work, join(simDir, 'vmbus/hv_vss'), IMAGES, loopAware);
+    vr = await createVssRoot(work, join(simDir, 'vmbus/hv_vss'), imagesFor(loopAware), loopAware);
     // The C daemon, pivoted into the root. Every instance's mount table is
     // checked once it has registered, before the host sends it anything.
     c = await play(async () => {

@@ -27,6 +27,12 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** Programs copied into ROOT, each with the shared libraries ldd lists. */
 const PROGRAMS = ['/bin/sh', '/bin/umount', '/usr/sbin/hv_vss_daemon'];
 
+/** One test image: an ext4 file system of its own, its image file in the work directory or on image `on`. */
+export interface VssImage {
+  name: string;
+  on?: string;
+}
+
 /** Why a VSS root cannot be built here, or undefined. */
 export function vssRootUnavailable(): string | undefined {
   for (const p of ['unshare', 'nsenter', 'pivot_root', 'mkfs.ext4', 'fsfreeze', 'ldd', 'truncate', 'findmnt']) {
@@ -59,14 +65,16 @@ export interface VssRoot {
  * nodes are copied into ROOT/dev, so the C daemon can stat them and
  * recognise them as loop devices, as it does on a real system.
  */
-export async function createVssRoot(work: string, node: string, images: string[], loopNodes: boolean): Promise<VssRoot> {
+export async function createVssRoot(work: string, node: string, specs: readonly VssImage[], loopNodes: boolean): Promise<VssRoot> {
   const root = join(work, 'root');
+  const images = specs.map((i) => i.name);
   const libs = new Set<string>();
   for (const p of PROGRAMS) {
     const out = spawnSync('ldd', [p], { encoding: 'utf8' }).stdout;
     for (const m of out.matchAll(/(\/[^\s)]+\.so[^\s)]*)/g)) libs.add(m[1]!);
   }
-  const mounts = Object.fromEntries(images.map((n) => [n, join(root, 'mnt', n)]));
+  const mounts: Record<string, string> = Object.fromEntries(images.map((n) => [n, join(root, 'mnt', n)]));
+  const file = (i: VssImage) => (i.on ? join(mounts[i.on]!, `${i.name}.img`) : join(work, `${i.name}.img`));
   const setup = [
     'set -eu',
     `R=${q(root)}`,
@@ -77,20 +85,21 @@ export async function createVssRoot(work: string, node: string, images: string[]
     ...[...PROGRAMS, ...libs].map((f) => `mkdir -p "$R${f.replace(/\/[^/]+$/, '')}" && cp -L ${q(f)} "$R${f}"`),
     ': > "$R/dev/vmbus/hv_vss"',
     `mount --bind ${q(node)} "$R/dev/vmbus/hv_vss"`,
-    ...images.flatMap((n) => [
-      `truncate -s 16M ${q(join(work, `${n}.img`))}`,
-      `mkfs.ext4 -q -F ${q(join(work, `${n}.img`))}`,
-      `mkdir -p ${q(mounts[n]!)}`,
-      `mount -o loop ${q(join(work, `${n}.img`))} ${q(mounts[n]!)}`,
-      ...(loopNodes ? [`cp -a "$(findmnt -n -o SOURCE ${q(mounts[n]!)})" "$R/dev/"`] : []),
+    ...specs.flatMap((i) => [
+      `truncate -s ${i.on ? 8 : 24}M ${q(file(i))}`,
+      `mkfs.ext4 -q -F ${q(file(i))}`,
+      `mkdir -p ${q(mounts[i.name]!)}`,
+      `mount -o loop ${q(file(i))} ${q(mounts[i.name]!)}`,
+      ...(loopNodes ? [`cp -a "$(findmnt -n -o SOURCE ${q(mounts[i.name]!)})" "$R/dev/"`] : []),
     ]),
     'mount -t proc proc "$R/proc"',
     'mount -t sysfs sysfs "$R/sys"',
     'echo ready',
     'read x || true',
     'set +e',
+    // Thaw outer file systems first (a nested image's writes need its host), unmount inner ones first.
     ...images.map((n) => `fsfreeze -u ${q(mounts[n]!)} 2>/dev/null`),
-    ...images.map((n) => `umount ${q(mounts[n]!)} || umount -l ${q(mounts[n]!)}`),
+    ...[...images].reverse().map((n) => `umount ${q(mounts[n]!)} || umount -l ${q(mounts[n]!)}`),
     'umount -R "$R" || umount -l "$R"',
     'echo cleaned',
   ].join('\n');
