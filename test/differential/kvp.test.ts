@@ -24,7 +24,7 @@ import { ROOT, bin, killAll, run } from '../lib/procs.js';
 import { compareSession, explain, hostView, type Deliberate, type Difference } from './lib/compare.js';
 import { fuseUnavailable } from '../../sim/fuse-server.js';
 import { C_KVP_DAEMON, C_VSS_DAEMON, runKvpDaemon, type KvpRun } from './lib/daemon-run.js';
-import { guestNsUnavailable } from './lib/guest-ns.js';
+import { GUEST, guestNsUnavailable } from './lib/guest-ns.js';
 import { kvpSession, readBackSession, type Step } from './lib/kvp-session.js';
 
 const reason = guestNsUnavailable() ?? (existsSync(C_KVP_DAEMON) ? undefined : `${C_KVP_DAEMON} missing (Debian package hyperv-daemons)`) ?? fuseUnavailable();
@@ -129,6 +129,28 @@ describe.skipIf(reason !== undefined)(`KVP: Debian's C hv_kvp_daemon and ours an
     const i = steps.findIndex((s) => s.label === 'edge: get with value_size 2048');
     expect(hostView(steps[i]!, c.results[i]!).value).toBe('t value');
     expect(hostView(steps[i]!, o.results[i]!).value).toBe('first value');
+  });
+
+  it("both report the guest's fixed facts, so agreement is not two equally wrong answers", () => {
+    const view = (r: KvpRun, label: string) => {
+      const i = steps.findIndex((s) => s.label === label);
+      return hostView(steps[i]!, r.results[i]!);
+    };
+    for (const r of [c, o]) {
+      expect(view(r, 'intrinsic enum pool 2 #0').value).toBe(GUEST.fqdn);
+      expect(view(r, 'intrinsic enum pool 2 #1').value).toBe('3.1');
+      expect(view(r, 'intrinsic enum pool 2 #2').value).toBe('192.0.2.10;198.51.100.7');
+      // By interface index: the peer (created first by the kernel) before hv0.
+      expect(view(r, 'intrinsic enum pool 2 #3').value).toBe('fe80::215:5dff:fed1:f002;2001:db8:d1f::10;fe80::215:5dff:fed1:f001');
+      expect(view(r, 'ipinfo family 3').ip).toMatchObject({
+        adapterId: GUEST.mac.toUpperCase(),
+        dhcpEnabled: 1,
+        ipAddr: '192.0.2.10;198.51.100.7;2001:db8:d1f::10;fe80::215:5dff:fed1:f001',
+        subNet: '255.255.255.0;255.255.255.128;/64;/64',
+        gateWay: '192.0.2.1;2001:db8:d1f::1;',
+        dnsAddr: '192.0.2.53;2001:db8:d1f::53;',
+      });
+    }
   });
 
   it('every deliberate difference has its section in docs/compatibility.md', () => {
