@@ -4,12 +4,13 @@
  * would start it) runs in fresh mount, network and UTS namespaces that
  * `unshare` creates, where
  *
- *   /dev/vmbus/hv_kvp (or hv_vss)  is the simulator's node, bind-mounted
- *                                  onto a file of an overlay over /dev (the
- *                                  real /dev never gets a vmbus directory);
- *   /var/lib                       is an overlay whose upper layer is this
- *                                  run's directory, so the pool files land
- *                                  in WORK/varlib.up/hyperv;
+ *   /dev                           is a tmpfs holding null, zero, random
+ *                                  and the like (bind-mounted from the real
+ *                                  /dev) and /dev/vmbus/hv_kvp (or hv_vss),
+ *                                  the simulator's node (the real /dev never
+ *                                  gets a vmbus directory);
+ *   /var/lib                       is a tmpfs whose only entry, hyperv, is
+ *                                  this run's pool directory WORK/pool;
  *   /usr/libexec/hypervkvpd        is this run's helper scripts (stubs that
  *                                  log their calls and print fixed answers);
  *   /sys/class/net                 is a fixed tree (MAC addresses, one
@@ -78,11 +79,25 @@ mount -t sysfs sysfs /sys
 for d in "$W"/sysnet/*; do cat "/sys/class/net/\${d##*/}/ifindex" > "$d/ifindex"; done
 mount --bind "$W/sysnet" /sys/class/net
 mount --bind "$W/hosts" /etc/hosts
-mount -t overlay overlay -o "lowerdir=/dev,upperdir=$W/dev.up,workdir=$W/dev.work" /dev
+# A /dev of our own: a tmpfs with the few nodes a daemon uses bind-mounted
+# from the real one (no overlay, which some /tmp file systems cannot carry).
+mount --rbind /dev "$W/olddev"
+mount -t tmpfs -o mode=755 hvdiff-dev /dev
+for n in null zero full random urandom tty; do
+  if [ -e "$W/olddev/$n" ]; then : > "/dev/$n"; mount --bind "$W/olddev/$n" "/dev/$n"; fi
+done
+ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin
+ln -s /proc/self/fd/1 /dev/stdout
+ln -s /proc/self/fd/2 /dev/stderr
+umount -l "$W/olddev"
 mkdir -p "/dev/\${DEVPATH%/*}"
 : > "/dev/$DEVPATH"
 mount --bind "$NODE" "/dev/$DEVPATH"
-mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$W/varlib.up,workdir=$W/varlib.work" /var/lib
+# /var/lib/hyperv is this run's pool directory; the rest of /var/lib is hidden.
+mount -t tmpfs -o mode=755 hvdiff-varlib /var/lib
+mkdir /var/lib/hyperv
+mount --bind "$W/pool" /var/lib/hyperv
 mount --bind "$W/helpers" /usr/libexec/hypervkvpd
 exec "$@"
 `;
@@ -92,9 +107,9 @@ const script = (path: string, text: string) => {
   chmodSync(path, 0o755);
 };
 
-/** Lay out WORK for one run: overlay layers, helper stubs, the fixed sysfs tree and hosts file. */
+/** Lay out WORK for one run: the pool directory, helper stubs, the fixed sysfs tree and hosts file. */
 export function prepareGuest(work: string): { poolDir: string; callsLog: string; setIpDir: string } {
-  for (const d of ['dev.up', 'dev.work', 'varlib.up', 'varlib.work', 'helpers', 'setip']) mkdirSync(join(work, d), { recursive: true });
+  for (const d of ['olddev', 'pool', 'helpers', 'setip']) mkdirSync(join(work, d), { recursive: true });
   const calls = join(work, 'calls.log');
   const setIpDir = join(work, 'setip');
   script(join(work, 'helpers/hv_get_dns_info'), `#!/bin/sh\necho "hv_get_dns_info $*" >> ${calls}\nprintf '%s\\n' ${GUEST.dns.join(' ')}\n`);
@@ -119,7 +134,7 @@ export function prepareGuest(work: string): { poolDir: string; callsLog: string;
   mkdirSync(join(net, GUEST.nic, 'device'));
   writeFileSync(join(net, GUEST.nic, 'device/device_id'), `${GUEST.vmbusId}\n`);
   writeFileSync(join(work, 'hosts'), `127.0.0.1 localhost\n${GUEST.ipv4[0].split('/')[0]} ${GUEST.fqdn} ${GUEST.hostname}\n::1 localhost ip6-localhost\n`);
-  return { poolDir: join(work, 'varlib.up/hyperv'), callsLog: calls, setIpDir };
+  return { poolDir: join(work, 'pool'), callsLog: calls, setIpDir };
 }
 
 /**
