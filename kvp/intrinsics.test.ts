@@ -46,6 +46,7 @@ function sys(over: Partial<IntrinsicsSys> = {}): Partial<IntrinsicsSys> {
     packageVersion: () => '9.8.7',
     now: () => 0,
     networkInterfaces: () => ({}),
+    ifIndex: () => undefined,
     osFacts: () => ({ sysname: 'Linux', release: '6.1.0-1', machine: 'x86_64', readFile: () => undefined }),
     ...over,
   };
@@ -123,6 +124,32 @@ describe('createIntrinsics, Linux', () => {
     expect((await i.at(1))?.value).toBe('Unknown version');
     version = '3.1';
     expect((await i.at(1))?.value).toBe('3.1');
+  });
+});
+
+describe('address order', () => {
+  // os.networkInterfaces() order: interfaces with IPv4 first (lo, eth0), then
+  // veth1, which has only a link-local IPv6 address but the lower index.
+  const table: InterfaceTable = {
+    lo: [v4('127.0.0.1', ZERO, true), v6('::1', ZERO, true)],
+    eth0: [v4('192.0.2.10', MAC0), v4('198.51.100.7', MAC0), v6('2001:db8::10', MAC0), v6('fe80::215:5dff:fe00:1', MAC0)],
+    veth1: [v6('fe80::215:5dff:fe00:2', MAC1)],
+    'eth0:1': [v4('192.0.2.11', ZERO)],
+  };
+  const index: Record<string, number> = { lo: 1, veth1: 2, eth0: 3 };
+
+  it('lists each family by interface index, as the kernel dumps it and the C daemon reports it (docs/compatibility.md)', async () => {
+    const i = createIntrinsics({ flavor: 'linux', sys: { ...sys(), networkInterfaces: () => table, ifIndex: (n) => index[n] } });
+    // Label addresses ("eth0:1") belong to their device, so they sort with eth0 and keep their place after its own.
+    expect((await i.at(2))?.value).toBe('192.0.2.10;198.51.100.7;192.0.2.11');
+    expect((await i.at(3))?.value).toBe('fe80::215:5dff:fe00:2;2001:db8::10;fe80::215:5dff:fe00:1');
+  });
+
+  it('keeps the order os.networkInterfaces() gave where no index is known', async () => {
+    const i = createIntrinsics({ flavor: 'linux', sys: { ...sys(), networkInterfaces: () => table, ifIndex: (n) => (n === 'veth1' ? 2 : undefined) } });
+    expect((await i.at(3))?.value).toBe('fe80::215:5dff:fe00:2;2001:db8::10;fe80::215:5dff:fe00:1');
+    const none = createIntrinsics({ flavor: 'linux', sys: { ...sys(), networkInterfaces: () => table } });
+    expect((await none.at(3))?.value).toBe('2001:db8::10;fe80::215:5dff:fe00:1;fe80::215:5dff:fe00:2');
   });
 });
 

@@ -52,6 +52,8 @@ export type IntrinsicKey = (typeof INTRINSIC_KEYS)[number];
 export interface IntrinsicsSys {
   hostname(): string;
   networkInterfaces(): InterfaceTable;
+  /** The interface's index (Linux /sys/class/net/IF/ifindex), or undefined when unknown. */
+  ifIndex(name: string): number | undefined;
   osFacts(): OsFacts;
   canonicalName: CanonicalNameLookup;
   /** hvguest's own version (package.json). */
@@ -98,9 +100,8 @@ export function createIntrinsics(opts: IntrinsicsOptions): Intrinsics {
   const osValue = (k: keyof OsInfo) => () => (os ??= osInfo(flavor, sys.osFacts()))[k];
 
   const addresses = (family: 4 | 6) => () => {
-    const items = flattenInterfaces(sys.networkInterfaces())
-      .filter((a) => a.family === family && !a.loopback && (linkLocal || !isLinkLocal6(a.address)))
-      .map((a) => a.address);
+    const found = flattenInterfaces(sys.networkInterfaces()).filter((a) => a.family === family && !a.loopback && (linkLocal || !isLinkLocal6(a.address)));
+    const items = byInterfaceIndex(found, sys.ifIndex).map((a) => a.address);
     const { text, dropped } = fitList(items, style, VALUE_LIMIT);
     if (dropped) opts.log?.debug({ op: 'enumerate', pool: 2, key: `NetworkAddressIPv${family}`, dropped }, 'address list cut to fit the value field');
     return text;
@@ -135,12 +136,39 @@ export function createIntrinsics(opts: IntrinsicsOptions): Intrinsics {
   };
 }
 
+/**
+ * `addrs` in the order the kernel dumps one family's addresses, which is
+ * the order getifaddrs() and the C daemons list them in: by interface
+ * index, and within an interface as given. os.networkInterfaces() instead
+ * groups them by interface in order of first appearance across both
+ * families, so an interface with only IPv6 addresses would come after all
+ * interfaces that have IPv4 ones. A stable sort; interfaces without a known
+ * index keep their place after the known ones.
+ */
+export function byInterfaceIndex<T extends { iface: string }>(addrs: readonly T[], ifIndex: (name: string) => number | undefined): T[] {
+  const cache = new Map<string, number>();
+  const key = (name: string) => {
+    let k = cache.get(name);
+    if (k === undefined) cache.set(name, (k = ifIndex(name) ?? Number.MAX_SAFE_INTEGER));
+    return k;
+  };
+  return [...addrs].sort((a, b) => key(a.iface) - key(b.iface));
+}
+
+/** Linux: /sys/class/net/NAME/ifindex; undefined elsewhere or when unreadable. */
+function sysfsIfIndex(name: string): number | undefined {
+  if (process.platform !== 'linux' || name.includes('/') || name === '.' || name === '..') return undefined;
+  const n = Number(readText(`/sys/class/net/${name}/ifindex`)?.trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
 /** The real system, for one flavor. */
 function defaultSys(): IntrinsicsSys {
   const getent = ['/usr/bin/getent', '/bin/getent'].find((p) => existsSync(p)) ?? '/usr/bin/getent';
   return {
     hostname,
     networkInterfaces,
+    ifIndex: sysfsIfIndex,
     osFacts: () => ({ sysname: osType(), release: release(), machine: machine(), readFile: readText }),
     // getent's dialect is the running system's, whatever flavor is spoken.
     canonicalName: getentLookup(runProgram, process.platform === 'freebsd' ? 'freebsd' : 'linux', getent),
