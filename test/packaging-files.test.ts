@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KVP_DEFAULTS } from '../kvp/defaults.js';
 import { VSS_DEFAULTS } from '../vss/defaults.js';
@@ -453,6 +453,28 @@ describe('devd rules hvguest.conf', () => {
       expect(statSync(script).isFile(), script).toBe(true);
       expect(rcorderHeader(readFileSync(script, 'utf8')).PROVIDE).toEqual([m![1]]);
     }
+  });
+
+  it('both rule files outrank every base-system rule for the same event (devd runs only the highest-priority match; ties are unordered)', () => {
+    // /etc/devd/hyperv.conf of the base system (spec/packaging.md 1.4, spec/vf.md 4).
+    const base = [
+      { priority: 10, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'CREATE', cdev: 'hv_kvp_dev' } },
+      { priority: 10, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'DESTROY', cdev: 'hv_kvp_dev' } },
+      { priority: 11, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'CREATE', cdev: 'hv_fsvss_dev' } },
+      { priority: 11, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'DESTROY', cdev: 'hv_fsvss_dev' } },
+      { priority: 10, match: { system: 'HYPERV_NIC_VF', type: 'VF_UP' } },
+      { priority: 10, match: { system: 'ETHERNET', type: 'IFATTACH', vm_guest: 'hv' } },
+    ];
+    const ours = [...rules, ...parseDevd(readFileSync(join(dirname(DEVD), 'hvguest-vf.conf'), 'utf8'))];
+    // Two rules can match one event when no key both name has different values.
+    const overlap = (a: Record<string, string>, b: Record<string, string>) => Object.keys(a).every((k) => !(k in b) || a[k] === b[k]);
+    let compared = 0;
+    for (const b of base)
+      for (const r of ours.filter((o) => overlap(o.match, b.match))) {
+        compared++;
+        expect(r.priority, `${JSON.stringify(r.match)} against base priority ${b.priority}`).toBeGreaterThan(b.priority);
+      }
+    expect(compared).toBe(base.length);
   });
 
   it('the reader rejects what devd would (it is not a no-op)', () => {
