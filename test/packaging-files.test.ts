@@ -96,6 +96,45 @@ function shellScripts(): { path: string; shell: string }[] {
   return out;
 }
 
+/** The directories build/mk/layout.sh gives a layout at its default PREFIX. */
+function layoutDirs(layout: 'freebsd' | 'linux'): Record<string, string> {
+  const vars = ['PREFIX', 'HELPERDIR', 'RCDIR', 'DEVDDIR', 'SYSTEMDUNITDIR', 'UDEVRULESDIR'];
+  const r = sh(['-c', `cd "$0" && . build/mk/hyperv.sh && . build/mk/layout.sh && hv_layout && for v in ${vars.join(' ')}; do eval "echo $v=\\$$v"; done`, ROOT], {
+    env: { PATH: '/usr/bin:/bin', LAYOUT: layout, MACHINE_ARCH: 'amd64' },
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+describe('man pages name the installed service files where make install puts them', () => {
+  const bsd = layoutDirs('freebsd');
+  const lin = layoutDirs('linux');
+  const shipped = new Map<string, string>([
+    ...readdirSync(RCD).filter((f) => f.endsWith('.in')).map((f) => [f.slice(0, -3), `${bsd.RCDIR}/${f.slice(0, -3)}`] as [string, string]),
+    ...readdirSync(dirname(DEVD)).map((f) => [f, `${bsd.DEVDDIR}/${f}`] as [string, string]),
+    ...readdirSync(UNITS).map((f) => [f, `${lin.SYSTEMDUNITDIR}/${f}`] as [string, string]),
+    ...readdirSync(dirname(UDEV)).map((f) => [f, `${lin.UDEVRULESDIR}/${f}`] as [string, string]),
+  ]);
+
+  it('the layouts are read (not empty)', () => {
+    expect(lin.SYSTEMDUNITDIR).toBe('/usr/lib/systemd/system');
+    expect(bsd.RCDIR).toBe('/usr/local/etc/rc.d');
+    expect(shipped.size).toBeGreaterThanOrEqual(6);
+  });
+
+  for (const page of manPages) {
+    it(`${page}: every shipped rc.d script, devd file, unit and udev rule in FILES has its installed path`, () => {
+      const files = /^\.Sh FILES\n([\s\S]*?)(?=^\.Sh )/m.exec(readFileSync(join(MAN, page), 'utf8'))?.[1] ?? '';
+      for (const m of files.matchAll(/\bPa (\/\S+)/g)) {
+        const path = m[1]!;
+        const want = shipped.get(basename(path));
+        if (want) expect(path, `${page} FILES`).toBe(want);
+        else if (/hyperv(kvpd)?$/.test(path) && path.includes('/libexec/')) expect([bsd.HELPERDIR, lin.HELPERDIR], `${page} FILES`).toContain(path);
+      }
+    });
+  }
+});
+
 describe('shell scripts: sh -n', () => {
   const scripts = shellScripts();
 
