@@ -57,9 +57,11 @@ hv_layout() {
 		echo "hvguest: PREFIX=$PREFIX: must be an absolute path" >&2
 		return 2 ;;
 	esac
-	case "$PREFIX${DESTDIR:-}$NODEBIN" in
+	# PREFIX ends up in sed expressions and word lists, NODEBIN in a #!
+	# line; DESTDIR is only ever quoted, so it may contain spaces.
+	case "$PREFIX$NODEBIN" in
 	*[[:space:]]*)
-		echo "hvguest: PREFIX, DESTDIR and NODEBIN must not contain white space" >&2
+		echo "hvguest: PREFIX and NODEBIN must not contain white space" >&2
 		return 2 ;;
 	esac
 	case "$NODEBIN" in

@@ -8,7 +8,7 @@
  * hvctl from the tree itself, the daemons registering and answering.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { ROOT, killAll, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
@@ -168,6 +168,40 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     cpSync(join(ROOT, 'package.json'), mine);
     expect((await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64'])).code).toBe(0);
     expect(listFiles(dest)).toEqual(['usr/libexec/hypervkvpd/local-override']);
+  });
+
+  it('DESTDIR may contain spaces; a reinstall removes what an earlier install put and this one lacks', async () => {
+    const dest = join(tmp.dir, 'with space', 'stage dir');
+    await install(dest, 'LAYOUT=linux', 'MACHINE_ARCH=amd64');
+    const manifest = join(dest, 'usr/lib/hvguest/install-manifest');
+    const listed = () => readFileSync(manifest, 'utf8').trim().split('\n').map((p) => p.slice(1)).sort();
+    const first = listed();
+    expect(listFiles(dest)).toEqual(first);
+    // What an older version installed and recorded, and this version no longer ships.
+    const old = 'usr/libexec/hypervkvpd/hv_retired_helper';
+    writeFileSync(join(dest, old), '#!/bin/sh\n');
+    writeFileSync(manifest, `/${old}\n${readFileSync(manifest, 'utf8')}`);
+    const again = await install(dest, 'LAYOUT=linux', 'MACHINE_ARCH=amd64');
+    expect(again.stdout).toContain(`removed ${join(dest, old)}`);
+    expect(listFiles(dest)).toEqual(first);
+    expect(listed()).toEqual(first);
+    const un = await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64']);
+    expect(un.code, un.stderr).toBe(0);
+    expect(listFiles(join(tmp.dir, 'with space'))).toEqual([]);
+  });
+
+  it('uninstall without hvguest\'s manifest removes nothing, not even files with hvguest\'s names (another package\'s)', async () => {
+    // Debian's hyperv-daemons: the same daemon path and unit name.
+    const dest = join(tmp.dir, 'other-package');
+    const theirs = ['usr/lib/systemd/system/hv-kvp-daemon.service', 'usr/sbin/hv_kvp_daemon'];
+    for (const f of theirs) {
+      mkdirSync(join(dest, f, '..'), { recursive: true });
+      writeFileSync(join(dest, f), 'not hvguest\n');
+    }
+    const r = await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/hvguest is not installed .* removing nothing/);
+    expect(listFiles(dest)).toEqual(theirs);
   });
 });
 
