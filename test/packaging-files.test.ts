@@ -258,6 +258,21 @@ describe('systemd units', () => {
         expect(service.Restart).toEqual(['on-failure']);
         expect(words(service.RestartPreventExitStatus).sort()).toEqual(['64', '69', '75', '77']);
       });
+
+      it('a daemon that keeps failing stops being restarted: the start limit can trip at the RestartSec pace', () => {
+        const secs = (v: string[] | undefined, dflt: number) => {
+          if (!v) return dflt;
+          const m = /^(\d+)(s|min)?$/.exec(v.at(-1)!);
+          if (!m) throw new Error(`unexpected time span ${v.at(-1)}`);
+          return Number(m[1]) * (m[2] === 'min' ? 60 : 1);
+        };
+        // systemd's defaults: RestartSec 100 ms, StartLimitIntervalSec 10 s, StartLimitBurst 5.
+        const restart = secs(service.RestartSec, 0.1);
+        const interval = secs(unit.StartLimitIntervalSec, 10);
+        const burst = Number(unit.StartLimitBurst?.at(-1) ?? 5);
+        expect(interval, 'StartLimitIntervalSec is not 0 (which disables the limit)').toBeGreaterThan(0);
+        expect(burst * restart, `${burst} starts ${restart} s apart fit in ${interval} s`).toBeLessThan(interval);
+      });
     });
   }
 
