@@ -8,7 +8,7 @@
  * hvctl from the tree itself, the daemons registering and answering.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { ROOT, killAll, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
@@ -290,6 +290,49 @@ describe.skipIf(!m)(`staged programs run with no checkout in reach${m ? '' : ' (
       expect(await stop(sim)).toBe(0);
     });
   }
+
+  it('FreeBSD layout, as rc.subr runs it: detaches, writes the pidfile, and ps shows "INTERPRETER COMMAND ARGS" from the #! line, even when node is a symlink', async () => {
+    // rc.d runs `$command --pidfile $pidfile` and later finds the daemon with
+    // check_pidfile: the pid's ps command must start with the launcher's #!
+    // interpreter and the command path (rc.subr's _find_processes). A node
+    // reached through a symlink (NODEBIN) must not show up resolved.
+    const links = join(tmp.dir, 'links');
+    mkdirSync(links, { recursive: true });
+    const nodebin = join(links, 'node');
+    symlinkSync(process.execPath, nodebin);
+    const dest = join(tmp.dir, 'dest-rcd');
+    const r = await make(cmd, ['install', `DESTDIR=${dest}`, `BUNDLE=${bundle}`, 'LAYOUT=freebsd', 'MACHINE_ARCH=amd64', `NODEBIN=${nodebin}`, 'KOFFI_PLATFORM=linux-x64']);
+    expect(r.code, r.stderr).toBe(0);
+    const command = join(dest, 'usr/local/sbin/hv_kvp_daemon');
+    expect(readFileSync(command, 'utf8').split('\n')[0]).toBe(`#!${nodebin}`);
+    const work = join(tmp.dir, 'work-rcd');
+    const simDir = join(work, 'sim');
+    mkdirSync(simDir, { recursive: true });
+    sim = start(join(dest, 'usr/local/bin/hvsim'), ['serve', '--flavor', 'freebsd', '--dir', simDir], env());
+    await sim.waitFor(/^hvsim: ready/);
+    const pidfile = join(work, 'hv_kvp_daemon.pid');
+    const args = ['--pidfile', pidfile, '--flavor', 'freebsd', '--device', join(simDir, 'hv_kvp_dev'), '--pool-dir', join(work, 'pools'), '--config-dir', join(work, 'cfg')];
+    let pid = 0;
+    try {
+      const first = await run(command, args, { env: env() });
+      expect(first.code, first.stderr).toBe(0);
+      pid = Number(readFileSync(pidfile, 'utf8').trim());
+      expect(pid).toBeGreaterThan(0);
+      const ps = await run('ps', ['-ww', '-o', 'args=', '-p', String(pid)]);
+      expect(ps.stdout.trim()).toBe(`${nodebin} ${command} ${args.join(' ')}`);
+      // quietstart racing a running daemon: refused, the first one keeps running.
+      const second = await run(command, args, { env: env() });
+      expect(second.code).toBe(75);
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      // rc.subr's stop: SIGTERM to the pid, then wait for it; the daemon removes its pidfile.
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && existsSync(pidfile); i++) await new Promise((res) => setTimeout(res, 50));
+      expect(existsSync(pidfile)).toBe(false);
+      pid = 0;
+    } finally {
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+  });
 
   it('the bundles reach nothing outside the staged tree: no node_modules of the checkout, only Node built-ins and koffi', () => {
     for (const f of readdirSync(join(bundle, 'hvguest')).filter((x) => x.endsWith('.js'))) {
