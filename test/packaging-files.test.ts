@@ -496,13 +496,13 @@ describe('devd rules hvguest.conf', () => {
     }
   });
 
-  it('every action runs a shipped rc.d script through service(8): quietstart on CREATE, quietstop on DESTROY', () => {
+  it('every action runs a shipped rc.d script through service(8): quietstart on CREATE, faststop on DESTROY (silent, status 0 when the daemon is already gone)', () => {
     for (const r of rules) {
-      const m = /^\/usr\/sbin\/service (\w+) (quietstart|quietstop)$/.exec(r.action);
+      const m = /^\/usr\/sbin\/service (\w+) (quietstart|faststop)$/.exec(r.action);
       expect(m, r.action).not.toBeNull();
       const d = DAEMONS.find((x) => basename(x.freebsd.device) === r.match.cdev)!;
       expect(m![1]).toBe(d.rc);
-      expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'quietstop');
+      expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'faststop');
       const script = join(RCD, `${m![1]}.in`);
       expect(statSync(script).isFile(), script).toBe(true);
       expect(rcorderHeader(readFileSync(script, 'utf8')).PROVIDE).toEqual([m![1]]);
