@@ -183,8 +183,25 @@ prune_after() {
 	fi
 }
 
+# Fail with one clear line, before anything is changed, when a target
+# directory cannot be written (typically: not root and no DESTDIR).
+check_writable() {
+	for d in $(files | while read -r how mode src dst; do echo "${dst%/*}"; done | LC_ALL=C sort -u); do
+		t=$DESTDIR$d
+		while [ ! -e "$t" ]; do
+			t=${t%/*}
+			[ -n "$t" ] || t=/
+		done
+		if [ ! -d "$t" ] || [ ! -w "$t" ]; then
+			echo "hvguest: cannot write to $t (for $DESTDIR$d): run \`make install\` as root, or stage into DESTDIR=DIR" >&2
+			exit 77
+		fi
+	done
+}
+
 do_install() {
 	n=0
+	check_writable
 	TMPF=$(mktemp "${TMPDIR:-/tmp}/hvguest-install.XXXXXX")
 	TMPL=$(mktemp "${TMPDIR:-/tmp}/hvguest-list.XXXXXX")
 	# An earlier install's files that this one no longer has (an upgrade

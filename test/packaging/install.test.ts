@@ -8,7 +8,8 @@
  * hvctl from the tree itself, the daemons registering and answering.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { ROOT, killAll, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
@@ -188,6 +189,21 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     const un = await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64']);
     expect(un.code, un.stderr).toBe(0);
     expect(listFiles(join(tmp.dir, 'with space'))).toEqual([]);
+  });
+
+  const asNobody = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  it.skipIf(!asNobody)(`not root and no DESTDIR: one clear line naming the directory, status 77, nothing written${asNobody ? '' : ' (skipped: needs root and setpriv to run as nobody)'}`, async () => {
+    // A root-owned PREFIX that nobody may read but not write, as /usr/local is to a user.
+    const prefix = join(tmp.dir, 'root-owned');
+    mkdirSync(join(prefix, 'sbin'), { recursive: true });
+    for (const d of [tmp.dir, prefix, join(prefix, 'sbin')]) chmodSync(d, 0o755);
+    spawnSync('chmod', ['-R', 'a+rX', bundle]);
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'cd "$0" && exec "$@"', ROOT, cmd, 'install', 'LAYOUT=linux', `PREFIX=${prefix}`, `BUNDLE=${bundle}`, 'MACHINE_ARCH=amd64'], { env: cleanEnv() });
+    expect(r.code, r.stdout + r.stderr).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^hvguest: cannot write to ${prefix}\\S* \\(for ${prefix}/\\S+\\): run \`make install\` as root, or stage into DESTDIR=DIR$`, 'm'));
+    expect(r.stderr).not.toMatch(/Permission denied/);
+    expect(listFiles(prefix)).toEqual([]);
+    expect(listDirs(prefix)).toEqual(['sbin']);
   });
 
   it('uninstall without hvguest\'s manifest removes nothing, not even files with hvguest\'s names (another package\'s)', async () => {
