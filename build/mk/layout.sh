@@ -57,13 +57,17 @@ hv_layout() {
 		echo "hvguest: PREFIX=$PREFIX: must be an absolute path" >&2
 		return 2 ;;
 	esac
-	# PREFIX ends up in sed expressions and word lists, NODEBIN in a #!
-	# line; DESTDIR is only ever quoted, so it may contain spaces.
-	case "$PREFIX$NODEBIN" in
-	*[[:space:]]*)
-		echo "hvguest: PREFIX and NODEBIN must not contain white space" >&2
-		return 2 ;;
-	esac
+	# PREFIX ends up in sed expressions (where & | \ mean something) and
+	# word lists, NODEBIN in a #! line: plain path characters only. DESTDIR
+	# is only ever quoted, so it may contain anything but a newline.
+	for _v in PREFIX NODEBIN; do
+		eval "_p=\$$_v"
+		case "$_p" in
+		*[!A-Za-z0-9/._+@:,-]*)
+			echo "hvguest: $_v=$_p: only letters, digits and / . _ + @ : , - are allowed" >&2
+			return 2 ;;
+		esac
+	done
 	case "$NODEBIN" in
 	/*) ;;
 	*)

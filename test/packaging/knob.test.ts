@@ -119,6 +119,12 @@ for (const m of MAKES) {
       const rel = await make(m.cmd, ['install', 'DESTDIR=relative/dir']);
       expect(rel.code).not.toBe(0);
       expect(rel.stderr).toMatch(/DESTDIR=relative\/dir: must be an absolute path/);
+      // PREFIX goes into sed replacements, where & stands for the match.
+      for (const [k, v] of [['PREFIX', '/opt/a&b'], ['PREFIX', '/opt/my prefix'], ['NODEBIN', '/opt/node|x']]) {
+        const bad = await make(m.cmd, ['install', `${k}=${v}`, `DESTDIR=${join(tmp.dir, 'x')}`]);
+        expect(bad.code, `${k}=${v}`).not.toBe(0);
+        expect(bad.stderr).toContain(`hvguest: ${k}=${v}: only letters, digits and / . _ + @ : , - are allowed`);
+      }
       expect(existsSync(join(tmp.dir, 'x'))).toBe(false);
     });
 
