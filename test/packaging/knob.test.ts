@@ -61,6 +61,20 @@ describe.skipIf(!HAVE_BMAKE || !HAVE_GMAKE)(`the knob over {arch} x {knob}, bmak
     }
   });
 
+  it('bmake with an object directory (MAKEOBJDIRPREFIX, as FreeBSD developers set it) still runs the recipes from the source tree', async () => {
+    // bmake chdirs to ${MAKEOBJDIRPREFIX}${.CURDIR} when that exists, before running any recipe.
+    const objs = tempDir('hvguest-objdir-');
+    try {
+      mkdirSync(join(objs.dir, ROOT), { recursive: true });
+      const r = await make('bmake', ['hyperv-status', 'MACHINE_ARCH=amd64'], { MAKEOBJDIRPREFIX: objs.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('hvguest: Hyper-V components enabled for amd64');
+      expect(readdirSync(join(objs.dir, ROOT))).toEqual([]);
+    } finally {
+      objs.remove();
+    }
+  });
+
   it('without MACHINE_ARCH both makes detect this machine the same way (uname -m mapped)', async () => {
     const uname = (await make('uname', ['-m'])).stdout.trim();
     const name = /^(x86_64|amd64)$/.test(uname) ? 'amd64' : /^i[3-6]86$/.test(uname) ? 'i386' : /^(arm64|aarch64)$/.test(uname) ? 'aarch64' : uname;
