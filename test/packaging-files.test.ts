@@ -53,6 +53,14 @@ describe.skipIf(!has('mandoc'))(`man pages: mandoc -Tlint${has('mandoc') ? '' : 
     for (const p of Object.keys(BIN)) expect(manPages.filter((f) => f.replace(/\.[18]$/, '') === p), `build/man/${p}.1 or .8`).toHaveLength(1);
   });
 
+  it('every page has the sections of issue #7, in mdoc order', () => {
+    const want = ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'FILES', 'EXIT STATUS', 'EXAMPLES', 'SEE ALSO', 'HISTORY'];
+    for (const page of manPages) {
+      const have = [...readFileSync(join(MAN, page), 'utf8').matchAll(/^\.Sh (.+)$/gm)].map((m) => m[1]!);
+      expect(have.filter((h) => want.includes(h)), page).toEqual(want);
+    }
+  });
+
   for (const page of manPages) {
     it(`${page}: mandoc -Tlint -W warning reports nothing and exits 0`, () => {
       // -W warning is the strictest level whose result does not depend on the
