@@ -459,12 +459,18 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
       });
 
       it(`start precondition: -n or --foreground in ${d.rc}_flags is refused (rc.subr would wait forever)`, () => {
-        for (const flags of ['-d -n', '--foreground']) {
+        // Every spelling the daemons accept: -n alone or in a cluster, --foreground, --no-daemon.
+        for (const flags of ['-d -n', '--foreground', '-dn', '-nd', '--no-daemon', '--exclude /mnt -n']) {
           const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
           expect(r.vars.precmd, flags).toBe('1');
-          expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground from ${d.rc}_flags`);
+          expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground/--no-daemon from ${d.rc}_flags`);
         }
-        expect(evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='-d --exclude /n'` }).vars.precmd).toBe('0');
+        // Words that merely contain an n (paths, long options), and a glob that must not be expanded.
+        for (const flags of ['-d --exclude /n', '-d --exclude /mnt --include /nfs', '--hooks-dir /etc/n* -d']) {
+          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
+          expect(r.vars.precmd, flags).toBe('0');
+          expect(r.stderr, flags).toBe('');
+        }
       });
 
       it('start precondition: a missing node interpreter, or a launcher without an absolute #! path, is refused', () => {
