@@ -133,8 +133,13 @@ for (const m of MAKES) {
       const rel = await make(m.cmd, ['install', 'DESTDIR=relative/dir']);
       expect(rel.code).not.toBe(0);
       expect(rel.stderr).toMatch(/DESTDIR=relative\/dir: must be an absolute path/);
+      for (const [k, v] of [['PREFIX', 'usr/local'], ['NODEBIN', 'node'], ['MANDIR', 'share/man']]) {
+        const relative = await make(m.cmd, ['install', `${k}=${v}`, `DESTDIR=${join(tmp.dir, 'x')}`]);
+        expect(relative.code, `${k}=${v}`).not.toBe(0);
+        expect(relative.stderr).toContain(`hvguest: ${k}=${v}: must be an absolute path`);
+      }
       // PREFIX goes into sed replacements, where & stands for the match.
-      for (const [k, v] of [['PREFIX', '/opt/a&b'], ['PREFIX', '/opt/my prefix'], ['NODEBIN', '/opt/node|x']]) {
+      for (const [k, v] of [['PREFIX', '/opt/a&b'], ['PREFIX', '/opt/my prefix'], ['NODEBIN', '/opt/node|x'], ['MANDIR', '/opt/my man']]) {
         const bad = await make(m.cmd, ['install', `${k}=${v}`, `DESTDIR=${join(tmp.dir, 'x')}`]);
         expect(bad.code, `${k}=${v}`).not.toBe(0);
         expect(bad.stderr).toContain(`hvguest: ${k}=${v}: only letters, digits and / . _ + @ : , - are allowed`);
