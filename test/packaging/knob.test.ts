@@ -160,6 +160,18 @@ for (const m of MAKES) {
       expect(existsSync(join(bundle, 'hvguest', 'guard-main.js'))).toBe(true);
       expect(readdirSync(join(bundle, 'hvguest', 'node_modules', '@koromix'))).toEqual(['koffi-linux-x64']);
       expect(JSON.parse(readFileSync(join(bundle, 'hvguest', 'package.json'), 'utf8'))).toMatchObject({ name: 'hvguest', version: packageJson().version, type: 'module' });
+      // MIT asks for the notice in every copy: each package esbuild put into a bundle (its
+      // "// node_modules/PKG/..." source markers) has its license text in THIRD-PARTY-LICENSES.
+      const bundledPkgs = new Set<string>();
+      for (const f of readdirSync(join(bundle, 'hvguest')).filter((x) => x.endsWith('.js')))
+        for (const mm of readFileSync(join(bundle, 'hvguest', f), 'utf8').matchAll(/^\/\/ (?:.*\/)?node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) bundledPkgs.add(mm[1]!);
+      expect([...bundledPkgs]).toEqual(expect.arrayContaining(['pino', 'commander']));
+      const notices = readFileSync(join(bundle, 'hvguest', 'THIRD-PARTY-LICENSES'), 'utf8');
+      for (const p of bundledPkgs) {
+        const { version, license } = JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8'));
+        expect(notices, p).toContain(`${p} ${version} (${license})\n\n`);
+      }
+      expect(notices.match(/Permission is hereby granted/g)?.length ?? 0).toBeGreaterThanOrEqual(bundledPkgs.size);
     });
   });
 }
