@@ -14,6 +14,13 @@
 
 NPM?=	npm
 
+# bmake runs recipes in .OBJDIR, which is not the source directory when
+# MAKEOBJDIRPREFIX is set or an obj/ (or /usr/obj/SRCDIR) directory exists,
+# as on many FreeBSD machines; the recipes use paths relative to this
+# directory, so stay here. For GNU make this is a rule for a target nobody
+# asks for (and ${.CURDIR} is empty).
+.OBJDIR: ${.CURDIR}
+
 # Everything the scripts read, passed explicitly (neither make exports its
 # command-line variables to recipes in the same way).
 HVENV=	WITHOUT_HYPERV="${WITHOUT_HYPERV}" WITH_HYPERV="${WITH_HYPERV}" \

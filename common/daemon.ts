@@ -50,6 +50,14 @@ export const isDetachedChild = (): boolean => process.env[DETACHED_ENV] === '1';
  */
 export async function detach(name: string, timeoutMs = 60_000): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    // The daemon's command line is the one it was started with, as after
+    // fork(): argv[0] as the kernel gave it (for a #! launcher, the
+    // interpreter path of that line), not execPath with symlinks resolved.
+    // rc.subr finds the daemon by matching "INTERPRETER SCRIPT ARGS" from
+    // the launcher's #! line against ps; a resolved /usr/local/bin/node
+    // symlink would not match, and `service hv_kvpd stop/status` would
+    // call the daemon not running.
+    argv0: process.argv0,
     detached: true,
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, [DETACHED_ENV]: '1' },

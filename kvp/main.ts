@@ -10,6 +10,7 @@ import {
   EX_CANTCREAT,
   EX_NOPERM,
   EX_OK,
+  EX_SOFTWARE,
   EX_TEMPFAIL,
   EX_UNAVAILABLE,
   StartupError,
@@ -67,7 +68,8 @@ registered with the device. Logs go to syslog when detached, to stderr with -n.
 Exit status: 0 stopped by SIGTERM/SIGINT/SIGHUP; ${EX_USAGE} usage error;
 ${EX_UNAVAILABLE} no KVP device (driver not loaded, or not a Hyper-V guest);
 ${EX_CANTCREAT} pool directory or pidfile cannot be created; ${EX_TEMPFAIL} another
-instance is running; ${EX_NOPERM} permission denied (run as root); 1 other errors.`,
+instance is running; ${EX_NOPERM} permission denied (run as root);
+${EX_SOFTWARE} internal error (also: the detached daemon did not report); 1 other errors.`,
     );
 }
 

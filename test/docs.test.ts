@@ -13,6 +13,8 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EX_USAGE } from '../common/cli.js';
+import * as daemon from '../common/daemon.js';
 import { ROOT, bin, run } from './lib/procs.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -151,6 +153,35 @@ describe('help and man pages agree (every program of package.json "bin")', () =>
       expect([...flags].filter((f) => !documented.has(f)), `flags of ${program} missing from its page`).toEqual([]);
       expect([...documented].filter((f) => !flags.has(f)), `flags on the page that ${program} does not have`).toEqual([]);
       expect(manCommands(synopsis), `${program} commands in SYNOPSIS`).toEqual(leaves);
+    });
+  }
+});
+
+describe('exit statuses: help, man page and code agree (the daemons)', () => {
+  // Every status the shared daemon code can end with, for either daemon: the
+  // sysexits codes of common/daemon.ts (70 also from a detach that times out,
+  // 73 from an uncreatable pidfile), usage errors, and 1 for the rest.
+  const codes = [...new Set([...Object.entries(daemon).filter(([k]) => /^EX_/.test(k)).map(([, v]) => v as number), EX_USAGE, 1])].sort((a, b) => a - b);
+
+  /** The numbers that start the items of "Exit status: 0 stopped ...; 64 usage error; ...". */
+  const helpCodes = (text: string) => {
+    const m = /Exit status:([\s\S]*)$/.exec(text);
+    return m ? m[1]!.split(';').map((x) => Number(/^\s*(\d+)\s/.exec(x)?.[1])).sort((a, b) => a - b) : [];
+  };
+  const manCodes = (page: string) => [...manSection(page, 'EXIT STATUS').matchAll(/^\.It (\d+)$/gm)].map((m) => Number(m[1])).sort((a, b) => a - b);
+
+  it('the readers see what they should (they are not no-ops)', () => {
+    expect(codes).toEqual(expect.arrayContaining([0, 1, 64, 69, 70, 73, 75, 77]));
+    expect(helpCodes('x\nExit status: 0 ok; 64 usage error;\n73 pidfile; 1 other errors.')).toEqual([0, 1, 64, 73]);
+    expect(manCodes('.Sh EXIT STATUS\n.Bl -tag\n.It 0\nok.\n.It 75\nbusy.\n.El\n.Sh EXAMPLES\n.It 9\n')).toEqual([0, 75]);
+  });
+
+  for (const program of ['hv_kvp_daemon', 'hv_vss_daemon']) {
+    it(`${program}: -h and EXIT STATUS of its page list exactly the statuses it can exit with`, async () => {
+      const r = await run(bin(program), ['-h']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(helpCodes(r.stdout), `${program} -h`).toEqual(codes);
+      expect(manCodes(readFileSync(join(ROOT, 'build/man', `${program}.8`), 'utf8')), `build/man/${program}.8`).toEqual(codes);
     });
   }
 });

@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KVP_DEFAULTS } from '../kvp/defaults.js';
 import { VSS_DEFAULTS } from '../vss/defaults.js';
@@ -51,6 +51,14 @@ const manPages = readdirSync(MAN).filter((f) => /\.[1-9]$/.test(f));
 describe.skipIf(!has('mandoc'))(`man pages: mandoc -Tlint${has('mandoc') ? '' : ' (skipped: mandoc is not installed)'}`, () => {
   it('finds the pages of every program in package.json "bin"', () => {
     for (const p of Object.keys(BIN)) expect(manPages.filter((f) => f.replace(/\.[18]$/, '') === p), `build/man/${p}.1 or .8`).toHaveLength(1);
+  });
+
+  it('every page has the sections of issue #7, in mdoc order', () => {
+    const want = ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'FILES', 'EXIT STATUS', 'EXAMPLES', 'SEE ALSO', 'HISTORY'];
+    for (const page of manPages) {
+      const have = [...readFileSync(join(MAN, page), 'utf8').matchAll(/^\.Sh (.+)$/gm)].map((m) => m[1]!);
+      expect(have.filter((h) => want.includes(h)), page).toEqual(want);
+    }
   });
 
   for (const page of manPages) {
@@ -95,6 +103,45 @@ function shellScripts(): { path: string; shell: string }[] {
   walk(ROOT);
   return out;
 }
+
+/** The directories build/mk/layout.sh gives a layout at its default PREFIX. */
+function layoutDirs(layout: 'freebsd' | 'linux'): Record<string, string> {
+  const vars = ['PREFIX', 'HELPERDIR', 'RCDIR', 'DEVDDIR', 'SYSTEMDUNITDIR', 'UDEVRULESDIR'];
+  const r = sh(['-c', `cd "$0" && . build/mk/hyperv.sh && . build/mk/layout.sh && hv_layout && for v in ${vars.join(' ')}; do eval "echo $v=\\$$v"; done`, ROOT], {
+    env: { PATH: '/usr/bin:/bin', LAYOUT: layout, MACHINE_ARCH: 'amd64' },
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+describe('man pages name the installed service files where make install puts them', () => {
+  const bsd = layoutDirs('freebsd');
+  const lin = layoutDirs('linux');
+  const shipped = new Map<string, string>([
+    ...readdirSync(RCD).filter((f) => f.endsWith('.in')).map((f) => [f.slice(0, -3), `${bsd.RCDIR}/${f.slice(0, -3)}`] as [string, string]),
+    ...readdirSync(dirname(DEVD)).map((f) => [f, `${bsd.DEVDDIR}/${f}`] as [string, string]),
+    ...readdirSync(UNITS).map((f) => [f, `${lin.SYSTEMDUNITDIR}/${f}`] as [string, string]),
+    ...readdirSync(dirname(UDEV)).map((f) => [f, `${lin.UDEVRULESDIR}/${f}`] as [string, string]),
+  ]);
+
+  it('the layouts are read (not empty)', () => {
+    expect(lin.SYSTEMDUNITDIR).toBe('/usr/lib/systemd/system');
+    expect(bsd.RCDIR).toBe('/usr/local/etc/rc.d');
+    expect(shipped.size).toBeGreaterThanOrEqual(6);
+  });
+
+  for (const page of manPages) {
+    it(`${page}: every shipped rc.d script, devd file, unit and udev rule in FILES has its installed path`, () => {
+      const files = /^\.Sh FILES\n([\s\S]*?)(?=^\.Sh )/m.exec(readFileSync(join(MAN, page), 'utf8'))?.[1] ?? '';
+      for (const m of files.matchAll(/\bPa (\/\S+)/g)) {
+        const path = m[1]!;
+        const want = shipped.get(basename(path));
+        if (want) expect(path, `${page} FILES`).toBe(want);
+        else if (/hyperv(kvpd)?$/.test(path) && path.includes('/libexec/')) expect([bsd.HELPERDIR, lin.HELPERDIR], `${page} FILES`).toContain(path);
+      }
+    });
+  }
+});
 
 describe('shell scripts: sh -n', () => {
   const scripts = shellScripts();
@@ -218,6 +265,21 @@ describe('systemd units', () => {
       it('restarts after a crash but not on usage, no-device, busy or permission errors', () => {
         expect(service.Restart).toEqual(['on-failure']);
         expect(words(service.RestartPreventExitStatus).sort()).toEqual(['64', '69', '75', '77']);
+      });
+
+      it('a daemon that keeps failing stops being restarted: the start limit can trip at the RestartSec pace', () => {
+        const secs = (v: string[] | undefined, dflt: number) => {
+          if (!v) return dflt;
+          const m = /^(\d+)(s|min)?$/.exec(v.at(-1)!);
+          if (!m) throw new Error(`unexpected time span ${v.at(-1)}`);
+          return Number(m[1]) * (m[2] === 'min' ? 60 : 1);
+        };
+        // systemd's defaults: RestartSec 100 ms, StartLimitIntervalSec 10 s, StartLimitBurst 5.
+        const restart = secs(service.RestartSec, 0.1);
+        const interval = secs(unit.StartLimitIntervalSec, 10);
+        const burst = Number(unit.StartLimitBurst?.at(-1) ?? 5);
+        expect(interval, 'StartLimitIntervalSec is not 0 (which disables the limit)').toBeGreaterThan(0);
+        expect(burst * restart, `${burst} starts ${restart} s apart fit in ${interval} s`).toBeLessThan(interval);
       });
     });
   }
@@ -397,12 +459,18 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
       });
 
       it(`start precondition: -n or --foreground in ${d.rc}_flags is refused (rc.subr would wait forever)`, () => {
-        for (const flags of ['-d -n', '--foreground']) {
+        // Every spelling the daemons accept: -n alone or in a cluster, --foreground, --no-daemon.
+        for (const flags of ['-d -n', '--foreground', '-dn', '-nd', '--no-daemon', '--exclude /mnt -n']) {
           const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
           expect(r.vars.precmd, flags).toBe('1');
-          expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground from ${d.rc}_flags`);
+          expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground/--no-daemon from ${d.rc}_flags`);
         }
-        expect(evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='-d --exclude /n'` }).vars.precmd).toBe('0');
+        // Words that merely contain an n (paths, long options), and a glob that must not be expanded.
+        for (const flags of ['-d --exclude /n', '-d --exclude /mnt --include /nfs', '--hooks-dir /etc/n* -d']) {
+          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
+          expect(r.vars.precmd, flags).toBe('0');
+          expect(r.stderr, flags).toBe('');
+        }
       });
 
       it('start precondition: a missing node interpreter, or a launcher without an absolute #! path, is refused', () => {
@@ -442,17 +510,39 @@ describe('devd rules hvguest.conf', () => {
     }
   });
 
-  it('every action runs a shipped rc.d script through service(8): quietstart on CREATE, quietstop on DESTROY', () => {
+  it('every action runs a shipped rc.d script through service(8): quietstart on CREATE, faststop on DESTROY (silent, status 0 when the daemon is already gone)', () => {
     for (const r of rules) {
-      const m = /^\/usr\/sbin\/service (\w+) (quietstart|quietstop)$/.exec(r.action);
+      const m = /^\/usr\/sbin\/service (\w+) (quietstart|faststop)$/.exec(r.action);
       expect(m, r.action).not.toBeNull();
       const d = DAEMONS.find((x) => basename(x.freebsd.device) === r.match.cdev)!;
       expect(m![1]).toBe(d.rc);
-      expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'quietstop');
+      expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'faststop');
       const script = join(RCD, `${m![1]}.in`);
       expect(statSync(script).isFile(), script).toBe(true);
       expect(rcorderHeader(readFileSync(script, 'utf8')).PROVIDE).toEqual([m![1]]);
     }
+  });
+
+  it('both rule files outrank every base-system rule for the same event (devd runs only the highest-priority match; ties are unordered)', () => {
+    // /etc/devd/hyperv.conf of the base system (spec/packaging.md 1.4, spec/vf.md 4).
+    const base = [
+      { priority: 10, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'CREATE', cdev: 'hv_kvp_dev' } },
+      { priority: 10, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'DESTROY', cdev: 'hv_kvp_dev' } },
+      { priority: 11, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'CREATE', cdev: 'hv_fsvss_dev' } },
+      { priority: 11, match: { system: 'DEVFS', subsystem: 'CDEV', type: 'DESTROY', cdev: 'hv_fsvss_dev' } },
+      { priority: 10, match: { system: 'HYPERV_NIC_VF', type: 'VF_UP' } },
+      { priority: 10, match: { system: 'ETHERNET', type: 'IFATTACH', vm_guest: 'hv' } },
+    ];
+    const ours = [...rules, ...parseDevd(readFileSync(join(dirname(DEVD), 'hvguest-vf.conf'), 'utf8'))];
+    // Two rules can match one event when no key both name has different values.
+    const overlap = (a: Record<string, string>, b: Record<string, string>) => Object.keys(a).every((k) => !(k in b) || a[k] === b[k]);
+    let compared = 0;
+    for (const b of base)
+      for (const r of ours.filter((o) => overlap(o.match, b.match))) {
+        compared++;
+        expect(r.priority, `${JSON.stringify(r.match)} against base priority ${b.priority}`).toBeGreaterThan(b.priority);
+      }
+    expect(compared).toBe(base.length);
   });
 
   it('the reader rejects what devd would (it is not a no-op)', () => {

@@ -20,10 +20,11 @@ const LIBEXEC = '/usr/local/libexec/hyperv';
 describe('devd rules', () => {
   const rules = parseDevd(readFileSync(CONF, 'utf8'));
 
-  it('has the VF_UP and IFATTACH rules of spec/vf.md section 4, each guarded to Hyper-V guests', () => {
+  it('has the VF_UP and IFATTACH rules of spec/vf.md section 4, each guarded to Hyper-V guests, above the base rules (10)', () => {
+    // devd runs only the highest-priority match; at the base rules' own 10 either file could win.
     expect(rules.map((r) => [r.kind, r.priority, r.match])).toEqual([
-      ['notify', 10, { system: 'HYPERV_NIC_VF', type: 'VF_UP', vm_guest: 'hv' }],
-      ['notify', 10, { system: 'ETHERNET', type: 'IFATTACH', vm_guest: 'hv' }],
+      ['notify', 100, { system: 'HYPERV_NIC_VF', type: 'VF_UP', vm_guest: 'hv' }],
+      ['notify', 100, { system: 'ETHERNET', type: 'IFATTACH', vm_guest: 'hv' }],
     ]);
   });
 

@@ -9,6 +9,7 @@ import { Option } from 'commander';
 import type { Logger } from 'pino';
 import { EX_USAGE, InvalidArgumentError, daemonCommand, parseArgs, reportParseFailure } from '../common/cli.js';
 import {
+  EX_CANTCREAT,
   EX_NOPERM,
   EX_OK,
   EX_SOFTWARE,
@@ -91,8 +92,9 @@ HVGUEST_FREEZE_ALLOW (colon-separated mount points), when set, is the only
 set of mount points that may ever be frozen.
 Exit status: 0 stopped by SIGTERM/SIGINT/SIGHUP; ${EX_USAGE} usage error;
 ${EX_UNAVAILABLE} no VSS device (driver not loaded, or not a Hyper-V guest);
-${EX_TEMPFAIL} another instance is running; ${EX_NOPERM} permission denied (run as root);
-${EX_SOFTWARE} internal error; 1 other errors.`,
+${EX_CANTCREAT} pidfile cannot be created; ${EX_TEMPFAIL} another instance is running;
+${EX_NOPERM} permission denied (run as root); ${EX_SOFTWARE} internal error (also: the
+detached daemon did not report); 1 other errors.`,
     );
 }
 

@@ -6,6 +6,10 @@
 //   bundle/hvguest/guard-main.js    helper scripts the programs start by path
 //   bundle/hvguest/package.json     name, version ("type": "module"; the KVP
 //                                   daemon reads its version from here)
+//   bundle/hvguest/THIRD-PARTY-LICENSES  the license text of every package
+//                                   bundled into the programs (pino,
+//                                   commander and theirs: MIT, which asks
+//                                   for the notice in every copy)
 //   bundle/hvguest/node_modules/koffi/index.cjs   koffi's loader, one file
 //   bundle/hvguest/node_modules/@koromix/koffi-OS-CPU/   native binaries
 //   bundle/programs                 "NAME DIR" per program, DIR sbin or bin
@@ -67,6 +71,33 @@ function packageOf(file) {
   return m?.[1];
 }
 
+/** node_modules/PKG (or node_modules/A/node_modules/PKG) of a bundled input, or undefined for our own files. */
+function packageDirOf(file) {
+  const f = file.split('\\').join('/');
+  const i = f.lastIndexOf('node_modules/');
+  if (i < 0) return undefined;
+  const rest = f.slice(i + 'node_modules/'.length).split('/');
+  return f.slice(0, i) + 'node_modules/' + rest.slice(0, rest[0].startsWith('@') ? 2 : 1).join('/');
+}
+
+/** Every package directory whose code went into a bundle. */
+const bundledPackages = new Set();
+
+/** One file with name, version, license and license text of each bundled package. */
+function writeThirdPartyLicenses() {
+  const parts = [];
+  for (const dir of [...bundledPackages].sort()) {
+    const abs = resolve(root, dir);
+    const meta = JSON.parse(readFileSync(join(abs, 'package.json'), 'utf8'));
+    const text = readdirSync(abs).find((f) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(f));
+    if (!text) fail(`${dir} (bundled) has no LICENSE file to ship with it`);
+    parts.push(`${meta.name} ${meta.version} (${meta.license ?? 'license not declared'})\n\n${readFileSync(join(abs, text), 'utf8').trim()}\n`);
+  }
+  const sep = `\n${'-'.repeat(72)}\n\n`;
+  writeFileSync(join(lib, 'THIRD-PARTY-LICENSES'), `Packages bundled into the hvguest programs in this directory, with their licenses.\n${sep}${parts.join(sep)}`);
+  return parts.length;
+}
+
 /** Files a bundled module starts by path: `new URL('./x.js', import.meta.url)`. */
 function sideEntries(inputs) {
   const found = new Map();
@@ -102,6 +133,8 @@ async function bundleEsm(entryPoints) {
   for (const input of inputs) {
     const p = packageOf(input);
     if (p && !runtimeDeps.has(p) && !isRuntimeDepOfDep(p)) fail(`${input} would be bundled, but ${p} is not a runtime dependency`);
+    const dir = packageDirOf(input);
+    if (dir && r.metafile.outputs && Object.values(r.metafile.outputs).some((o) => (o.inputs[input]?.bytesInOutput ?? 0) > 0)) bundledPackages.add(dir);
   }
   return inputs;
 }
@@ -210,6 +243,7 @@ async function main() {
     inputs = await bundleEsm(Object.fromEntries(more.map(([file, target]) => [basename(file, '.js'), target])));
   }
 
+  writeThirdPartyLicenses();
   writeFileSync(
     join(lib, 'package.json'),
     JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true, type: 'module' }, null, 2) + '\n',

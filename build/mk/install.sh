@@ -44,7 +44,7 @@ BUNDLE_TOP=${BUNDLE:-bundle}
 BUNDLE=$BUNDLE_TOP/hvguest
 # What install put, one absolute path (without DESTDIR) a line, itself last.
 MANIFEST=$LIBDIR/install-manifest
-if [ "$CMD" != uninstall ] || [ ! -f "$DESTDIR$MANIFEST" ]; then
+if [ "$CMD" != uninstall ]; then
 	if [ ! -f "$BUNDLE_TOP/programs" ] || [ ! -f "$BUNDLE/package.json" ]; then
 		echo "hvguest: $BUNDLE_TOP/ is missing or incomplete: run \`make\` (make all) first" >&2
 		exit 1
@@ -157,11 +157,69 @@ LAUNCHER
 }
 
 TMPF=
-trap 'rm -f "$TMPF"' EXIT INT TERM
+TMPL=
+trap 'rm -f "$TMPF" "$TMPL"' EXIT INT TERM
+
+# rmdir DIR and its parents while empty, up to (not including) STOP.
+prune() {
+	d=$1
+	while [ "$d" != "$2" ] && [ "$d" != / ] && [ -n "$d" ]; do
+		rmdir "$d" 2>/dev/null || return 0
+		d=${d%/*}
+	done
+}
+
+# After removing installed path DST: its directory and empty parents go,
+# in a staging tree (DESTDIR) up to DESTDIR, on a live system only
+# hvguest's own directories.
+prune_after() {
+	if [ -n "$DESTDIR" ]; then
+		prune "$DESTDIR${1%/*}" "$DESTDIR"
+	else
+		case "$1" in
+		"$LIBDIR"/*) prune "${1%/*}" "${LIBDIR%/*}" ;;
+		"$HELPERDIR"/*) prune "${1%/*}" "${HELPERDIR%/*}" ;;
+		esac
+	fi
+}
+
+# Fail with one clear line, before anything is changed, when a target
+# directory cannot be written (typically: not root and no DESTDIR).
+check_writable() {
+	for d in $(files | while read -r how mode src dst; do echo "${dst%/*}"; done | LC_ALL=C sort -u); do
+		t=$DESTDIR$d
+		while [ ! -e "$t" ]; do
+			t=${t%/*}
+			[ -n "$t" ] || t=/
+		done
+		if [ ! -d "$t" ] || [ ! -w "$t" ]; then
+			echo "hvguest: cannot write to $t (for $DESTDIR$d): run \`make install\` as root, or stage into DESTDIR=DIR" >&2
+			exit 77
+		fi
+	done
+}
 
 do_install() {
 	n=0
+	check_writable
 	TMPF=$(mktemp "${TMPDIR:-/tmp}/hvguest-install.XXXXXX")
+	TMPL=$(mktemp "${TMPDIR:-/tmp}/hvguest-list.XXXXXX")
+	# An earlier install's files that this one no longer has (an upgrade
+	# dropped or renamed them) go, so that the new manifest still lists
+	# everything hvguest put here.
+	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } >"$TMPL"
+	if [ -f "$DESTDIR$MANIFEST" ]; then
+		old=$(installed)
+		set -f
+		for dst in $old; do
+			if ! grep -Fqx -- "$dst" "$TMPL"; then
+				rm -f "$DESTDIR$dst"
+				prune_after "$dst"
+				echo "hvguest: removed $DESTDIR$dst (installed before, no longer part of hvguest)"
+			fi
+		done
+		set +f
+	fi
 	files | while read -r how mode src dst; do
 		target=$DESTDIR$dst
 		mkdir -p "${target%/*}"
@@ -176,45 +234,38 @@ do_install() {
 		cp "$TMPF" "$target"
 		chmod "$mode" "$target"
 	done
-	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } >"$TMPF"
 	rm -f "$DESTDIR$MANIFEST"
-	cp "$TMPF" "$DESTDIR$MANIFEST"
+	cp "$TMPL" "$DESTDIR$MANIFEST"
 	chmod 0644 "$DESTDIR$MANIFEST"
 	n=$(wc -l <"$DESTDIR$MANIFEST" | tr -d ' ')
 	echo "hvguest: installed $n files for $LAYOUT under ${DESTDIR}$PREFIX"
 }
 
-# rmdir DIR and its parents while empty, up to (not including) STOP.
-prune() {
-	d=$1
-	while [ "$d" != "$2" ] && [ "$d" != / ] && [ -n "$d" ]; do
-		rmdir "$d" 2>/dev/null || return 0
-		d=${d%/*}
-	done
-}
-
-# The installed paths: from the manifest install wrote, else recomputed
-# from this tree (an install older than the manifest).
+# The installed paths, from the manifest install wrote.
 installed() {
-	if [ -f "$DESTDIR$MANIFEST" ]; then
-		while read -r dst; do
-			case "$dst" in
-			/*/../* | /*/./*)
-				echo "hvguest: $DESTDIR$MANIFEST: suspicious path $dst" >&2
-				return 1 ;;
-			/?*) echo "$dst" ;;
-			"") ;;
-			*)
-				echo "hvguest: $DESTDIR$MANIFEST: not an absolute path: $dst" >&2
-				return 1 ;;
-			esac
-		done <"$DESTDIR$MANIFEST"
-	else
-		files | while read -r how mode src dst; do echo "$dst"; done
-	fi
+	while read -r dst; do
+		case "$dst" in
+		/*/../* | /*/./* | */.. | */.)
+			echo "hvguest: $DESTDIR$MANIFEST: suspicious path $dst" >&2
+			return 1 ;;
+		/?*) echo "$dst" ;;
+		"") ;;
+		*)
+			echo "hvguest: $DESTDIR$MANIFEST: not an absolute path: $dst" >&2
+			return 1 ;;
+		esac
+	done <"$DESTDIR$MANIFEST"
 }
 
 do_uninstall() {
+	# Without the manifest nothing here is known to be hvguest's: files of
+	# the same names may belong to another package (Debian's hyperv-daemons
+	# installs /usr/sbin/hv_kvp_daemon and the same unit names), so remove
+	# nothing rather than guess.
+	if [ ! -f "$DESTDIR$MANIFEST" ]; then
+		echo "hvguest: no $DESTDIR$MANIFEST: hvguest is not installed for $LAYOUT under ${DESTDIR}$PREFIX; removing nothing"
+		return 0
+	fi
 	list=$(installed)
 	set -f
 	# Everything else before the manifest, so an interrupted uninstall can run again.
@@ -222,18 +273,8 @@ do_uninstall() {
 		[ "$dst" = "$MANIFEST" ] || rm -f "$DESTDIR$dst"
 	done
 	rm -f "$DESTDIR$MANIFEST"
-	# Empty directories: in a staging tree (DESTDIR) everything up to
-	# DESTDIR; on a live system only hvguest's own directories.
 	for dst in $list; do
-		d=$DESTDIR${dst%/*}
-		if [ -n "$DESTDIR" ]; then
-			prune "$d" "$DESTDIR"
-		else
-			case "$dst" in
-			"$LIBDIR"/*) prune "$d" "${LIBDIR%/*}" ;;
-			"$HELPERDIR"/*) prune "$d" "${HELPERDIR%/*}" ;;
-			esac
-		fi
+		prune_after "$dst"
 	done
 	echo "hvguest: removed hvguest's files for $LAYOUT from ${DESTDIR}$PREFIX"
 }

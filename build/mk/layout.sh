@@ -51,23 +51,23 @@ hv_layout() {
 		echo "hvguest: LAYOUT=$LAYOUT: expected freebsd or linux" >&2
 		return 2 ;;
 	esac
-	case "$PREFIX" in
-	/*) ;;
-	*)
-		echo "hvguest: PREFIX=$PREFIX: must be an absolute path" >&2
-		return 2 ;;
-	esac
-	case "$PREFIX${DESTDIR:-}$NODEBIN" in
-	*[[:space:]]*)
-		echo "hvguest: PREFIX, DESTDIR and NODEBIN must not contain white space" >&2
-		return 2 ;;
-	esac
-	case "$NODEBIN" in
-	/*) ;;
-	*)
-		echo "hvguest: NODEBIN=$NODEBIN: the #! line needs an absolute path" >&2
-		return 2 ;;
-	esac
+	# PREFIX ends up in sed expressions (where & | \ mean something), all
+	# of the directories in the install list (one path a word), NODEBIN in
+	# a #! line: absolute paths of plain path characters only. DESTDIR is
+	# only ever quoted, so it may contain anything but a newline.
+	for _v in PREFIX NODEBIN MANDIR SYSTEMDUNITDIR UDEVRULESDIR; do
+		eval "_p=\${$_v:-}"
+		[ -n "$_p" ] || [ "$_v" = PREFIX ] || [ "$_v" = NODEBIN ] || continue
+		case "$_p" in
+		*[!A-Za-z0-9/._+@:,-]*)
+			echo "hvguest: $_v=$_p: only letters, digits and / . _ + @ : , - are allowed" >&2
+			return 2 ;;
+		/*) ;;
+		*)
+			echo "hvguest: $_v=$_p: must be an absolute path" >&2
+			return 2 ;;
+		esac
+	done
 	BINDIR=$PREFIX/bin
 	SBINDIR=$PREFIX/sbin
 	# The bundles and koffi; launchers find it as ../lib/hvguest.

@@ -8,7 +8,8 @@
  * hvctl from the tree itself, the daemons registering and answering.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { ROOT, killAll, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
@@ -169,6 +170,55 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     expect((await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64'])).code).toBe(0);
     expect(listFiles(dest)).toEqual(['usr/libexec/hypervkvpd/local-override']);
   });
+
+  it('DESTDIR may contain spaces; a reinstall removes what an earlier install put and this one lacks', async () => {
+    const dest = join(tmp.dir, 'with space', 'stage dir');
+    await install(dest, 'LAYOUT=linux', 'MACHINE_ARCH=amd64');
+    const manifest = join(dest, 'usr/lib/hvguest/install-manifest');
+    const listed = () => readFileSync(manifest, 'utf8').trim().split('\n').map((p) => p.slice(1)).sort();
+    const first = listed();
+    expect(listFiles(dest)).toEqual(first);
+    // What an older version installed and recorded, and this version no longer ships.
+    const old = 'usr/libexec/hypervkvpd/hv_retired_helper';
+    writeFileSync(join(dest, old), '#!/bin/sh\n');
+    writeFileSync(manifest, `/${old}\n${readFileSync(manifest, 'utf8')}`);
+    const again = await install(dest, 'LAYOUT=linux', 'MACHINE_ARCH=amd64');
+    expect(again.stdout).toContain(`removed ${join(dest, old)}`);
+    expect(listFiles(dest)).toEqual(first);
+    expect(listed()).toEqual(first);
+    const un = await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64']);
+    expect(un.code, un.stderr).toBe(0);
+    expect(listFiles(join(tmp.dir, 'with space'))).toEqual([]);
+  });
+
+  const asNobody = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+  it.skipIf(!asNobody)(`not root and no DESTDIR: one clear line naming the directory, status 77, nothing written${asNobody ? '' : ' (skipped: needs root and setpriv to run as nobody)'}`, async () => {
+    // A root-owned PREFIX that nobody may read but not write, as /usr/local is to a user.
+    const prefix = join(tmp.dir, 'root-owned');
+    mkdirSync(join(prefix, 'sbin'), { recursive: true });
+    for (const d of [tmp.dir, prefix, join(prefix, 'sbin')]) chmodSync(d, 0o755);
+    spawnSync('chmod', ['-R', 'a+rX', bundle]);
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'cd "$0" && exec "$@"', ROOT, cmd, 'install', 'LAYOUT=linux', `PREFIX=${prefix}`, `BUNDLE=${bundle}`, 'MACHINE_ARCH=amd64'], { env: cleanEnv() });
+    expect(r.code, r.stdout + r.stderr).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^hvguest: cannot write to ${prefix}\\S* \\(for ${prefix}/\\S+\\): run \`make install\` as root, or stage into DESTDIR=DIR$`, 'm'));
+    expect(r.stderr).not.toMatch(/Permission denied/);
+    expect(listFiles(prefix)).toEqual([]);
+    expect(listDirs(prefix)).toEqual(['sbin']);
+  });
+
+  it('uninstall without hvguest\'s manifest removes nothing, not even files with hvguest\'s names (another package\'s)', async () => {
+    // Debian's hyperv-daemons: the same daemon path and unit name.
+    const dest = join(tmp.dir, 'other-package');
+    const theirs = ['usr/lib/systemd/system/hv-kvp-daemon.service', 'usr/sbin/hv_kvp_daemon'];
+    for (const f of theirs) {
+      mkdirSync(join(dest, f, '..'), { recursive: true });
+      writeFileSync(join(dest, f), 'not hvguest\n');
+    }
+    const r = await make(cmd, ['uninstall', `DESTDIR=${dest}`, 'LAYOUT=linux', 'MACHINE_ARCH=amd64']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/hvguest is not installed .* removing nothing/);
+    expect(listFiles(dest)).toEqual(theirs);
+  });
 });
 
 /** Run the staged programs from a copy of the staged tree in a fresh /tmp directory. */
@@ -256,6 +306,49 @@ describe.skipIf(!m)(`staged programs run with no checkout in reach${m ? '' : ' (
       expect(await stop(sim)).toBe(0);
     });
   }
+
+  it('FreeBSD layout, as rc.subr runs it: detaches, writes the pidfile, and ps shows "INTERPRETER COMMAND ARGS" from the #! line, even when node is a symlink', async () => {
+    // rc.d runs `$command --pidfile $pidfile` and later finds the daemon with
+    // check_pidfile: the pid's ps command must start with the launcher's #!
+    // interpreter and the command path (rc.subr's _find_processes). A node
+    // reached through a symlink (NODEBIN) must not show up resolved.
+    const links = join(tmp.dir, 'links');
+    mkdirSync(links, { recursive: true });
+    const nodebin = join(links, 'node');
+    symlinkSync(process.execPath, nodebin);
+    const dest = join(tmp.dir, 'dest-rcd');
+    const r = await make(cmd, ['install', `DESTDIR=${dest}`, `BUNDLE=${bundle}`, 'LAYOUT=freebsd', 'MACHINE_ARCH=amd64', `NODEBIN=${nodebin}`, 'KOFFI_PLATFORM=linux-x64']);
+    expect(r.code, r.stderr).toBe(0);
+    const command = join(dest, 'usr/local/sbin/hv_kvp_daemon');
+    expect(readFileSync(command, 'utf8').split('\n')[0]).toBe(`#!${nodebin}`);
+    const work = join(tmp.dir, 'work-rcd');
+    const simDir = join(work, 'sim');
+    mkdirSync(simDir, { recursive: true });
+    sim = start(join(dest, 'usr/local/bin/hvsim'), ['serve', '--flavor', 'freebsd', '--dir', simDir], env());
+    await sim.waitFor(/^hvsim: ready/);
+    const pidfile = join(work, 'hv_kvp_daemon.pid');
+    const args = ['--pidfile', pidfile, '--flavor', 'freebsd', '--device', join(simDir, 'hv_kvp_dev'), '--pool-dir', join(work, 'pools'), '--config-dir', join(work, 'cfg')];
+    let pid = 0;
+    try {
+      const first = await run(command, args, { env: env() });
+      expect(first.code, first.stderr).toBe(0);
+      pid = Number(readFileSync(pidfile, 'utf8').trim());
+      expect(pid).toBeGreaterThan(0);
+      const ps = await run('ps', ['-ww', '-o', 'args=', '-p', String(pid)]);
+      expect(ps.stdout.trim()).toBe(`${nodebin} ${command} ${args.join(' ')}`);
+      // quietstart racing a running daemon: refused, the first one keeps running.
+      const second = await run(command, args, { env: env() });
+      expect(second.code).toBe(75);
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      // rc.subr's stop: SIGTERM to the pid, then wait for it; the daemon removes its pidfile.
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && existsSync(pidfile); i++) await new Promise((res) => setTimeout(res, 50));
+      expect(existsSync(pidfile)).toBe(false);
+      pid = 0;
+    } finally {
+      if (pid) process.kill(pid, 'SIGKILL');
+    }
+  });
 
   it('the bundles reach nothing outside the staged tree: no node_modules of the checkout, only Node built-ins and koffi', () => {
     for (const f of readdirSync(join(bundle, 'hvguest')).filter((x) => x.endsWith('.js'))) {

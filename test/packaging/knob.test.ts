@@ -61,6 +61,20 @@ describe.skipIf(!HAVE_BMAKE || !HAVE_GMAKE)(`the knob over {arch} x {knob}, bmak
     }
   });
 
+  it('bmake with an object directory (MAKEOBJDIRPREFIX, as FreeBSD developers set it) still runs the recipes from the source tree', async () => {
+    // bmake chdirs to ${MAKEOBJDIRPREFIX}${.CURDIR} when that exists, before running any recipe.
+    const objs = tempDir('hvguest-objdir-');
+    try {
+      mkdirSync(join(objs.dir, ROOT), { recursive: true });
+      const r = await make('bmake', ['hyperv-status', 'MACHINE_ARCH=amd64'], { MAKEOBJDIRPREFIX: objs.dir });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('hvguest: Hyper-V components enabled for amd64');
+      expect(readdirSync(join(objs.dir, ROOT))).toEqual([]);
+    } finally {
+      objs.remove();
+    }
+  });
+
   it('without MACHINE_ARCH both makes detect this machine the same way (uname -m mapped)', async () => {
     const uname = (await make('uname', ['-m'])).stdout.trim();
     const name = /^(x86_64|amd64)$/.test(uname) ? 'amd64' : /^i[3-6]86$/.test(uname) ? 'i386' : /^(arm64|aarch64)$/.test(uname) ? 'aarch64' : uname;
@@ -119,6 +133,17 @@ for (const m of MAKES) {
       const rel = await make(m.cmd, ['install', 'DESTDIR=relative/dir']);
       expect(rel.code).not.toBe(0);
       expect(rel.stderr).toMatch(/DESTDIR=relative\/dir: must be an absolute path/);
+      for (const [k, v] of [['PREFIX', 'usr/local'], ['NODEBIN', 'node'], ['MANDIR', 'share/man']]) {
+        const relative = await make(m.cmd, ['install', `${k}=${v}`, `DESTDIR=${join(tmp.dir, 'x')}`]);
+        expect(relative.code, `${k}=${v}`).not.toBe(0);
+        expect(relative.stderr).toContain(`hvguest: ${k}=${v}: must be an absolute path`);
+      }
+      // PREFIX goes into sed replacements, where & stands for the match.
+      for (const [k, v] of [['PREFIX', '/opt/a&b'], ['PREFIX', '/opt/my prefix'], ['NODEBIN', '/opt/node|x'], ['MANDIR', '/opt/my man']]) {
+        const bad = await make(m.cmd, ['install', `${k}=${v}`, `DESTDIR=${join(tmp.dir, 'x')}`]);
+        expect(bad.code, `${k}=${v}`).not.toBe(0);
+        expect(bad.stderr).toContain(`hvguest: ${k}=${v}: only letters, digits and / . _ + @ : , - are allowed`);
+      }
       expect(existsSync(join(tmp.dir, 'x'))).toBe(false);
     });
 
@@ -135,6 +160,18 @@ for (const m of MAKES) {
       expect(existsSync(join(bundle, 'hvguest', 'guard-main.js'))).toBe(true);
       expect(readdirSync(join(bundle, 'hvguest', 'node_modules', '@koromix'))).toEqual(['koffi-linux-x64']);
       expect(JSON.parse(readFileSync(join(bundle, 'hvguest', 'package.json'), 'utf8'))).toMatchObject({ name: 'hvguest', version: packageJson().version, type: 'module' });
+      // MIT asks for the notice in every copy: each package esbuild put into a bundle (its
+      // "// node_modules/PKG/..." source markers) has its license text in THIRD-PARTY-LICENSES.
+      const bundledPkgs = new Set<string>();
+      for (const f of readdirSync(join(bundle, 'hvguest')).filter((x) => x.endsWith('.js')))
+        for (const mm of readFileSync(join(bundle, 'hvguest', f), 'utf8').matchAll(/^\/\/ (?:.*\/)?node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) bundledPkgs.add(mm[1]!);
+      expect([...bundledPkgs]).toEqual(expect.arrayContaining(['pino', 'commander']));
+      const notices = readFileSync(join(bundle, 'hvguest', 'THIRD-PARTY-LICENSES'), 'utf8');
+      for (const p of bundledPkgs) {
+        const { version, license } = JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8'));
+        expect(notices, p).toContain(`${p} ${version} (${license})\n\n`);
+      }
+      expect(notices.match(/Permission is hereby granted/g)?.length ?? 0).toBeGreaterThanOrEqual(bundledPkgs.size);
     });
   });
 }

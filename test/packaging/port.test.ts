@@ -73,15 +73,17 @@ describe.skipIf(!HAVE_BMAKE)(`FreeBSD port${HAVE_BMAKE ? '' : ' (skipped: bmake 
         .map((l) => l.replaceAll('%%KOFFI_ARCH%%', cpu))
         .sort();
       expect(listFiles(join(stage, 'usr/local'))).toEqual(plist);
-      // The launchers name the node that www/node20 installs.
+      // The launchers name the node every www/nodeNN installs.
       expect(readFileSync(join(stage, 'usr/local/sbin/hv_kvp_daemon'), 'utf8').split('\n')[0]).toBe('#!/usr/local/bin/node');
     });
   }
 
   it('the port declares what the Porter\'s Handbook asks of it', () => {
     const mf = readFileSync(join(PORT, 'Makefile'), 'utf8');
-    for (const re of [/^PORTNAME=\s+hvguest$/m, /^CATEGORIES=\s+sysutils$/m, /^MAINTAINER=\s+\S+@\S+$/m, /^COMMENT=\s+\S/m, /^LICENSE=\s+BSD2CLAUSE$/m, /^ONLY_FOR_ARCHS=\s+amd64 i386$/m, /^RUN_DEPENDS=\s+node20>0:www\/node20$/m, /^USE_RC_SUBR=\s+hv_kvpd hv_vssd$/m, /^NO_BUILD=\s+yes$/m, /^\.include <bsd\.port\.mk>$/m]) expect(mf).toMatch(re);
+    for (const re of [/^PORTNAME=\s+hvguest$/m, /^CATEGORIES=\s+sysutils$/m, /^MAINTAINER=\s+\S+@\S+$/m, /^COMMENT=\s+\S/m, /^LICENSE=\s+BSD2CLAUSE MIT$/m, /^LICENSE_COMB=\s+multi$/m, /^ONLY_FOR_ARCHS=\s+amd64 i386$/m, /^USES=\s+nodejs:run$/m, /^USE_RC_SUBR=\s+hv_kvpd hv_vssd$/m, /^NO_BUILD=\s+yes$/m, /^\.include <bsd\.port\.mk>$/m]) expect(mf).toMatch(re);
     // COMMENT: no leading article, no trailing period, at most 70 characters.
+    // Node.js through USES=nodejs, not a pinned www/nodeNN that leaves the tree at end of life.
+    expect(mf).not.toMatch(/^(RUN|BUILD)_DEPENDS=.*www\/node\d/m);
     const comment = /^COMMENT=\s+(.+)$/m.exec(mf)![1]!;
     expect(comment.length).toBeLessThanOrEqual(70);
     expect(comment).not.toMatch(/^(A|An|The) |\.$/);
