@@ -19,5 +19,5 @@ fi
 mkdir -p dist/native
 # Word splitting of the pkg-config output is intended.
 # shellcheck disable=SC2046
-"$cc" -std=gnu11 -O2 -Wall -Wextra -o "$out.tmp" "$src" $(pkg-config --cflags --libs fuse3)
+"$cc" -std=gnu11 -O2 -Wall -Wextra -Wconversion -o "$out.tmp" "$src" $(pkg-config --cflags --libs fuse3)
 mv -f "$out.tmp" "$out"

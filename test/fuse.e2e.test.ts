@@ -11,8 +11,9 @@
  * blocking system calls on the nodes.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { FfiDevice } from '../common/device/ffi-device.js';
 import { ioctlNumbers } from '../common/device/ioctl.js';
@@ -22,7 +23,8 @@ import { HV_E_FAIL, HV_S_OK, HV_VSS_CHECK, HV_VSS_FREEZE, KVP_OP_REGISTER1, VSS_
 import { isWireError } from '../common/wire/errors.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { decodeFreebsdVss, encodeFreebsdVss, encodeLinuxVss, linuxVssRegister } from '../common/wire/vss.js';
-import { fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
+import { FF_IOCTL, FF_NOTIFY, FF_OPEN, FF_READ, FF_READY, FF_REPLY, FF_WRITE, FrameReader, decodeRequest, encodeFrame, encodeReply, type FuseRequest } from '../sim/fuse-proto.js';
+import { fuseBinary, fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
 import { ROOT, bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { noMountLeft } from './lib/transports.js';
 
@@ -293,6 +295,210 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
     openNode('hv_kvp_dev');
     expect(() => openNode('hv_kvp_dev')).toThrow(expect.objectContaining({ code: 'EBUSY' }));
   });
+});
+
+/**
+ * A client for the fake-simulator tests: runs OPS (open, read:N,
+ * write:HEX, ioctl:CMD:SIZE, close) on PATH in order, one line each:
+ * "ok OP RESULT" or "err OP ERRNO-NAME".
+ */
+const PY_OPS = `
+import os, sys, errno, fcntl
+fd = None
+for op in sys.argv[2:]:
+    w = op.split(":")
+    try:
+        if w[0] == "open":
+            fd = os.open(sys.argv[1], os.O_RDWR); r = ""
+        elif w[0] == "read":
+            r = os.read(fd, int(w[1])).hex()
+        elif w[0] == "write":
+            r = os.write(fd, bytes.fromhex(w[1]))
+        elif w[0] == "ioctl":
+            buf = bytearray(int(w[2]))
+            r = "%d %s" % (fcntl.ioctl(fd, int(w[1], 0), buf, True), bytes(buf).hex())
+        elif w[0] == "close":
+            os.close(fd); r = ""
+        print("ok", w[0], r, flush=True)
+    except OSError as e:
+        print("err", w[0], errno.errorcode.get(e.errno, e.errno), flush=True)
+`;
+
+/** _IOR('x', 1, u64): the kernel hands the front-end an 8-byte out buffer. */
+const IOR_X1 = ((2 << 30) | (8 << 16) | (0x78 << 8) | 1) >>> 0;
+
+/**
+ * The front-end (hvsim-fuse) driven by a fake simulator written here, which
+ * can send what the real one never does: frames split into single bytes,
+ * replies to nobody, unknown frame types, replies that do not fit their
+ * request, a malformed length, a channel closed in the middle of a frame.
+ */
+describe.skipIf(skip !== undefined)(`hvsim-fuse against a fake simulator: split, unknown and malformed frames${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let tmp: { dir: string; remove: () => void };
+  let front: ChildProcess | undefined;
+
+  /** Start the front-end on DIR/mnt with one node "dev" and wait for READY. */
+  async function startFront() {
+    const dir = join(tmp.dir, 'mnt');
+    mkdirSync(dir);
+    const child = spawn(fuseBinary(), [dir, '/nonexistent/hvsim.ctl', 'dev'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    front = child;
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    const chan = child.stdio[3] as Socket;
+    chan.on('error', () => {});
+    const reader = new FrameReader();
+    const queue: FuseRequest[] = [];
+    let wake = () => {};
+    let ready = false;
+    chan.on('data', (chunk: Buffer) => {
+      for (const f of reader.push(chunk)) {
+        const r = decodeRequest(f);
+        if (r instanceof Error) throw r;
+        if (r.type === FF_READY) ready = true;
+        else queue.push(r);
+      }
+      wake();
+    });
+    const next = async <T extends FuseRequest['type']>(type: T, ms = 10_000): Promise<Extract<FuseRequest, { type: T }>> => {
+      for (const t0 = Date.now(); Date.now() - t0 < ms; ) {
+        const i = queue.findIndex((q) => q.type === type);
+        if (i >= 0) return queue.splice(i, 1)[0] as Extract<FuseRequest, { type: T }>;
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 100);
+        });
+      }
+      throw new Error(`no request of type ${type} from hvsim-fuse; stderr: ${stderr}`);
+    };
+    if (!(await until(() => ready || child.exitCode !== null, 10_000)) || !ready) throw new Error(`hvsim-fuse did not mount: ${stderr}`);
+    /** Write `buf` one byte at a time, each its own write on the socket. */
+    const dribble = async (buf: Buffer) => {
+      for (const b of buf) {
+        chan.write(Buffer.of(b));
+        await sleep(2);
+      }
+    };
+    const client = (...ops: string[]) => {
+      const p = start('python3', ['-c', PY_OPS, join(dir, 'dev'), ...ops]);
+      /** The client's `n`th output line (1-based), once it is there. */
+      const line = async (n: number): Promise<string | undefined> => {
+        const lines = () => p.stdout().split('\n').slice(0, -1);
+        await until(() => lines().length >= n || p.child.exitCode !== null, 10_000);
+        return lines()[n - 1];
+      };
+      return { ...p, line };
+    };
+    return { dir, child, chan, next, dribble, client, exited, stderr: () => stderr };
+  }
+
+  beforeEach(() => {
+    tmp = tempDir('hvguest-fuse-fake-');
+  });
+  afterEach(async () => {
+    // The front-end goes first: a client killed while its request is with the front-end
+    // waits (unkillable) for the answer, which only the connection's end gives.
+    if (front && front.exitCode === null && front.signalCode === null) {
+      const f = front;
+      f.kill('SIGKILL');
+      await new Promise((r) => f.on('exit', r));
+    }
+    front = undefined;
+    await killAll();
+    try {
+      noMountLeft(join(tmp.dir, 'mnt'));
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('frames split into single bytes, replies to unknown requests and unknown frame types are handled; the channel is not leaked to fusermount3', async () => {
+    const f = await startFront();
+    const py = f.client('open', 'read:16', 'write:0a0b0c');
+    const open = await f.next(FF_OPEN);
+    expect(open).toMatchObject({ node: 0, pid: py.child.pid });
+    // Noise first, then the real reply dribbled a byte at a time.
+    f.chan.write(Buffer.concat([encodeReply(999n, 1), encodeFrame(FF_NOTIFY, 77n), encodeFrame(200, 1n, Buffer.alloc(5))]));
+    await f.dribble(encodeReply(open.id, 5));
+    expect(await py.line(1)).toBe('ok open ');
+    const read = await f.next(FF_READ);
+    expect(read).toMatchObject({ fh: 5n, count: 16 });
+    // The read's reply and the first half of the next frame arrive in one chunk.
+    const r1 = encodeReply(read.id, 3, Buffer.from('abcdef', 'hex'));
+    const junk = encodeReply(12345n, 0);
+    f.chan.write(Buffer.concat([r1, junk.subarray(0, 7)]));
+    expect(await py.line(2)).toBe('ok read abcdef');
+    f.chan.write(junk.subarray(7));
+    const write = await f.next(FF_WRITE);
+    expect(write.data.toString('hex')).toBe('0a0b0c');
+    f.chan.write(encodeReply(write.id, 3));
+    expect(await py.line(3)).toBe('ok write 3');
+    expect(f.child.exitCode).toBe(null);
+    expect(mountsAt(f.dir)).toEqual(['fuse.hvsim']);
+    expect(f.stderr()).toMatch(/reply to an unknown request ignored/);
+    // fusermount3 (auto_unmount) lives as long as the mount: it must not hold the channel.
+    const chanInode = readlinkSync(`/proc/${f.child.pid}/fd/3`);
+    for (const pid of childrenOf(f.child.pid!)) {
+      const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      });
+      expect(fds, `process ${pid} (${readFileSync(`/proc/${pid}/cmdline`, 'utf8')})`).not.toContain(chanInode);
+    }
+  });
+
+  it('replies that do not fit their request reach the caller as EIO, and the front-end keeps serving', async () => {
+    const f = await startFront();
+    const py = f.client('open', 'read:16', 'read:16', 'read:16', 'read:16', `ioctl:${IOR_X1}:8`, `ioctl:${IOR_X1}:8`, 'read:16');
+    f.chan.write(encodeReply((await f.next(FF_OPEN)).id, 1));
+    const replies: [string, (id: bigint) => Buffer, string][] = [
+      ['body shorter than the result', (id) => encodeFrame(FF_REPLY, id, Buffer.alloc(4)), 'err read EIO'],
+      ['errno out of range', (id) => encodeReply(id, -(2n ** 32n) - 2n), 'err read EIO'],
+      ['the most negative result', (id) => encodeReply(id, -(2n ** 63n)), 'err read EIO'],
+      ['more bytes than the read asked for', (id) => encodeReply(id, 17, Buffer.alloc(17, 1)), 'err read EIO'],
+    ];
+    expect(await py.line(1)).toBe('ok open ');
+    let n = 1;
+    for (const [what, reply, want] of replies) {
+      const r = await f.next(FF_READ);
+      f.chan.write(reply(r.id));
+      expect(await py.line(++n), what).toBe(want);
+    }
+    const io1 = await f.next(FF_IOCTL);
+    expect(io1).toMatchObject({ cmd: IOR_X1, outSize: 8 });
+    f.chan.write(encodeReply(io1.id, 2n ** 31n, Buffer.alloc(8)));
+    expect(await py.line(++n), 'ioctl value above INT_MAX').toBe('err ioctl EIO');
+    const io2 = await f.next(FF_IOCTL);
+    f.chan.write(encodeReply(io2.id, 7, Buffer.from('0102030405060708', 'hex')));
+    expect(await py.line(++n)).toBe('ok ioctl 7 0102030405060708');
+    const last = await f.next(FF_READ);
+    f.chan.write(encodeReply(last.id, 2, Buffer.from('beef', 'hex')));
+    expect(await py.line(++n)).toBe('ok read beef');
+    expect(await py.exited).toBe(0);
+    expect(f.child.exitCode).toBe(null);
+  });
+
+  for (const [what, end, status, message] of [
+    ['a frame length below the header size (only 4 bytes sent)', (chan: Socket) => chan.write(Buffer.from('08000000', 'hex')), 65, /malformed frame/],
+    ['a frame length above 4 MiB', (chan: Socket) => chan.write(encodeReply(1n, 0).fill(0xff, 0, 4)), 65, /malformed frame/],
+    ['the channel closing in the middle of a frame', (chan: Socket) => chan.end(encodeReply(1n, 0).subarray(0, 10)), 0, /middle of a frame/],
+  ] as const) {
+    it(`${what}: a blocked read fails EIO at once, the mount goes, exit status ${status}`, async () => {
+      const f = await startFront();
+      const py = f.client('open', 'read:16');
+      f.chan.write(encodeReply((await f.next(FF_OPEN)).id, 1));
+      await f.next(FF_READ);
+      end(f.chan);
+      expect(await py.line(2)).toBe('err read EIO');
+      expect(await f.exited).toEqual({ code: status, signal: null });
+      expect(f.stderr()).toMatch(message);
+      expect(await until(() => mountsAt(f.dir).length === 0)).toBe(true);
+    });
+  }
 });
 
 describe('hvsim serve --fuse refuses clearly when FUSE cannot work', () => {

@@ -17,8 +17,13 @@
  * system also holds a symbolic link "hvsim.ctl" to CTL-TARGET, the control
  * socket of the simulator, so `hvsim --dir MOUNTPOINT ...` finds it.
  * The program unmounts and exits when the channel closes (hvsim exited or
- * crashed) or on SIGTERM/SIGINT/SIGHUP; it mounts with auto_unmount, so a
- * crash of this program unmounts too.
+ * crashed; status 0) or on SIGTERM/SIGINT/SIGHUP; it mounts with
+ * auto_unmount, so a crash of this program unmounts too. A frame with an
+ * impossible length ends it with status 65. Either way every request still
+ * waiting for a REPLY fails with EIO first. A REPLY that does not fit its
+ * request (READ data longer than asked for, an ioctl value above INT_MAX,
+ * an errno outside 1..4095) gives the caller EIO; one for an unknown
+ * request, and frames of unknown types, are ignored.
  *
  * Channel protocol (the TypeScript side is sim/fuse-proto.ts; keep both in
  * step). Every frame, both directions, little-endian:
@@ -47,6 +52,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -95,7 +101,7 @@ struct pending {
 	uint64_t id;
 	fuse_req_t req;
 	uint16_t type;
-	uint32_t out_size;	/* IOCTL: at most this many bytes go back */
+	uint32_t out_size;	/* READ, IOCTL: at most this many bytes go back */
 	struct pending *next;
 };
 
@@ -156,8 +162,8 @@ static int send_frame(uint16_t type, uint64_t id, const void *body, size_t blen,
 	if (chan_broken)
 		return -1;
 	put32(hdr, (uint32_t)total);
-	hdr[4] = type & 0xff;
-	hdr[5] = type >> 8;
+	hdr[4] = (unsigned char)(type & 0xff);
+	hdr[5] = (unsigned char)(type >> 8);
 	hdr[6] = hdr[7] = 0;
 	put64(hdr + 8, id);
 	for (int i = 0; i < 3; i++) {
@@ -424,7 +430,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	put64(body, fi->fh);
 	put32(body + 8, (uint32_t)size);
 	put32(body + 12, (uint32_t)fi->flags);
-	forward(req, CH_READ, 0, body, sizeof(body), NULL, 0, 1);
+	forward(req, CH_READ, (uint32_t)size, body, sizeof(body), NULL, 0, 1);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
@@ -533,8 +539,17 @@ static void on_reply(uint64_t id, const unsigned char *body, size_t blen)
 	data = body + 8;
 	dlen = blen - 8;
 	if (result < 0) {
-		int err = (int)-result;
-		fuse_reply_err(p->req, err > 0 && err < 4096 ? err : EIO);
+		/* An errno, or garbage (compared before negating: -INT64_MIN does not exist). */
+		fuse_reply_err(p->req, result >= -4095 ? (int)-result : EIO);
+		free(p);
+		return;
+	}
+	/* Results the kernel cannot take as they are would reach the caller mangled: EIO instead. */
+	if ((p->type == CH_READ && dlen > p->out_size) ||
+	    (p->type == CH_IOCTL && result > INT_MAX) ||
+	    (p->type == CH_POLL && result > UINT32_MAX)) {
+		logmsg("%s", "reply out of range for its request; the caller gets EIO");
+		fuse_reply_err(p->req, EIO);
 		free(p);
 		return;
 	}
@@ -587,11 +602,26 @@ static void on_notify(uint64_t fh)
 		fuse_lowlevel_notify_poll(f->ph);
 }
 
+/*
+ * The channel is gone or unusable: every request still waiting for hvsim
+ * fails now with EIO, so no caller blocks until the unmount tears the
+ * connection down.
+ */
+static void fail_pending(void)
+{
+	while (pendings) {
+		struct pending *p = pendings;
+		pendings = p->next;
+		fuse_reply_err(p->req, EIO);
+		free(p);
+	}
+}
+
 /* Bytes from the channel not yet forming a whole frame. */
 static unsigned char *inbuf;
 static size_t inlen, incap;
 
-/* Read what the channel has; returns -1 when hvsim has gone away or sent garbage. */
+/* Read what the channel has; returns -1 when hvsim has gone away, -2 when it sent garbage. */
 static int pump_channel(void)
 {
 	if (incap - inlen < 65536) {
@@ -605,19 +635,23 @@ static int pump_channel(void)
 	ssize_t n = read(CHAN_FD, inbuf + inlen, incap - inlen);
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : -1;
-	if (n == 0)
+	if (n == 0) {
+		if (inlen)
+			logmsg("%s", "channel closed in the middle of a frame");
 		return -1;
+	}
 	inlen += (size_t)n;
 	size_t off = 0;
-	while (inlen - off >= HDR_LEN) {
+	/* The length is checked as soon as its 4 bytes are in: a bad one is not waited on. */
+	while (inlen - off >= 4) {
 		uint32_t len = get32(inbuf + off);
-		uint16_t type = (uint16_t)(inbuf[off + 4] | (inbuf[off + 5] << 8));
 		if (len < HDR_LEN || len > MAX_FRAME) {
-			logmsg("%s", "malformed frame from hvsim; giving up");
-			return -1;
+			logmsg("%s", "malformed frame from hvsim (bad length); giving up");
+			return -2;
 		}
 		if (inlen - off < len)
 			break;
+		uint16_t type = (uint16_t)(inbuf[off + 4] | (inbuf[off + 5] << 8));
 		uint64_t id = get64(inbuf + off + 8);
 		if (type == CH_REPLY)
 			on_reply(id, inbuf + off + HDR_LEN, len - HDR_LEN);
@@ -682,9 +716,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: hvsim-fuse [-d] MOUNTPOINT CTL-TARGET NODE... (channel on fd 3; started by hvsim serve --fuse)\n");
 		return 64;
 	}
-	if (fcntl(CHAN_FD, F_GETFD) < 0) {
+	int fdflags = fcntl(CHAN_FD, F_GETFL);
+	if (fdflags < 0 || fcntl(CHAN_FD, F_GETFD) < 0) {
 		fprintf(stderr, "hvsim-fuse: no channel on file descriptor 3 (this program is started by hvsim serve --fuse)\n");
 		return 64;
+	}
+	/*
+	 * The channel stays in this process: fusermount3 (forked for
+	 * auto_unmount, alive as long as the mount) must not hold it, or
+	 * hvsim would not see it close when this program dies. Blocking, so a
+	 * full socket buffer makes send_frame wait instead of failing EAGAIN.
+	 */
+	if (fcntl(CHAN_FD, F_SETFD, FD_CLOEXEC) < 0 ||
+	    ((fdflags & O_NONBLOCK) && fcntl(CHAN_FD, F_SETFL, fdflags & ~O_NONBLOCK) < 0)) {
+		perror("hvsim-fuse: file descriptor 3");
+		return 70;
 	}
 	mountpoint = argv[argi++];
 	ctl_target = argv[argi++];
@@ -738,8 +784,11 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (pfd[1].revents) {
-			if (pump_channel() < 0) {
-				/* hvsim went away: unmount and go. */
+			int pr = pump_channel();
+			if (pr < 0) {
+				/* hvsim went away (or cannot be understood): unmount and go. */
+				if (pr == -2)
+					rc = 65;
 				break;
 			}
 		}
@@ -758,6 +807,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	fail_pending();
 	free(fbuf.mem);
 	fuse_session_unmount(session);
 	fuse_remove_signal_handlers(session);
