@@ -87,6 +87,26 @@ export function mountsAt(dir: string): string[] {
   return types;
 }
 
+/** FUSE mount points at `dir` or below it, deepest first. */
+export function fuseMountsUnder(dir: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const root = resolve(dir);
+  const found = new Set<string>();
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    const point = left?.split(' ')[4];
+    if (point === undefined || !right?.startsWith('fuse')) continue;
+    const p = unescapeMount(point);
+    if (p === root || p.startsWith(`${root}/`)) found.add(p);
+  }
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
 const FUSERMOUNT = ['/usr/bin/fusermount3', '/bin/fusermount3'];
 const UMOUNT = ['/usr/bin/umount', '/bin/umount'];
 

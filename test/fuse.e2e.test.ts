@@ -24,8 +24,8 @@ import { isWireError } from '../common/wire/errors.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { decodeFreebsdVss, encodeFreebsdVss, encodeLinuxVss, linuxVssRegister } from '../common/wire/vss.js';
 import { FF_IOCTL, FF_NOTIFY, FF_OPEN, FF_READ, FF_READY, FF_REPLY, FF_WRITE, FrameReader, decodeRequest, encodeFrame, encodeReply, type FuseRequest } from '../sim/fuse-proto.js';
-import { fuseBinary, fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
-import { ROOT, bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { fuseBinary, fuseMountsUnder, fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
+import { ROOT, bin, killAll, run, start, startArgv, stop, tempDir, type Proc } from './lib/procs.js';
 import { noMountLeft } from './lib/transports.js';
 
 const skip = fuseUnavailable();
@@ -266,6 +266,26 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
     expect(await until(() => mountsAt(simDir).length === 0)).toBe(true);
   });
 
+  it.skipIf(startArgv('x', [])[0] === 'x')('the test worker dying (vitest killing it, ^C) takes hvsim with it: the mount goes, nothing is left running', async () => {
+    // A stand-in for the vitest worker: starts hvsim as start() does, prints its pid, then is killed with SIGKILL.
+    const [file, argv] = startArgv(process.execPath, [bin('hvsim'), 'serve', '--fuse', '--flavor', 'linux', '--dir', simDir]);
+    const worker = start(process.execPath, [
+      '-e',
+      `const c = require('node:child_process').spawn(process.argv[1], JSON.parse(process.argv[2]), { stdio: ['ignore', 'pipe', 'inherit'] });
+       c.stdout.on('data', (d) => { if (/^hvsim: ready/m.test(d)) console.log('sim ' + c.pid); });`,
+      file,
+      JSON.stringify(argv),
+    ]);
+    const simPid = Number((await worker.waitFor(/^sim \d+$/, 20_000)).split(' ')[1]);
+    const [front] = childrenOf(simPid);
+    expect(mountsAt(simDir)).toEqual(['fuse.hvsim']);
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    expect(await until(() => !alive(simPid))).toBe(true);
+    expect(await until(() => !alive(front!))).toBe(true);
+    expect(await until(() => mountsAt(simDir).length === 0)).toBe(true);
+  });
+
   it('a stale FUSE mount at DIR (server gone, ENOTCONN) is removed before mounting', async () => {
     mkdirSync(simDir, { recursive: true });
     // A FUSE mount whose /dev/fuse descriptor is closed right away: exactly what a crashed server leaves.
@@ -275,6 +295,8 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
     closeSync(fd);
     expect(mounted).toBe(0);
     expect(mountsAt(simDir)).toEqual(['fuse.hvsim']);
+    expect(fuseMountsUnder(tmp.dir)).toEqual([simDir]);
+    expect(fuseMountsUnder(join(tmp.dir, 'si'))).toEqual([]);
     expect(() => readFileSync(join(simDir, 'x'))).toThrow(/ENOTCONN/);
     await serve('linux');
     expect(mountsAt(simDir)).toEqual(['fuse.hvsim']);

@@ -23,7 +23,7 @@ import { POOL_RECORD_SIZE, decodeRecord, poolFileName } from '../../kvp/pool-for
 import { ROOT, bin, killAll, run } from '../lib/procs.js';
 import { compareSession, explain, hostView, type Deliberate, type Difference } from './lib/compare.js';
 import { fuseUnavailable } from '../../sim/fuse-server.js';
-import { C_KVP_DAEMON, C_VSS_DAEMON, runKvpDaemon, type KvpRun } from './lib/daemon-run.js';
+import { C_KVP_DAEMON, C_VSS_DAEMON, removeFuseMountsUnder, runKvpDaemon, type KvpRun } from './lib/daemon-run.js';
 import { GUEST, guestNsUnavailable } from './lib/guest-ns.js';
 import { kvpSession, readBackSession, type Step } from './lib/kvp-session.js';
 
@@ -106,8 +106,11 @@ describe.skipIf(reason !== undefined)(`KVP: Debian's C hv_kvp_daemon and ours an
 
   afterAll(async () => {
     await killAll();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+    if (work) {
+      removeFuseMountsUnder(work);
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('the session covers every op, every pool and at least 200 requests', () => {
     expect(steps.length).toBeGreaterThanOrEqual(200);

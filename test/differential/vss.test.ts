@@ -26,7 +26,7 @@ import { realFreezeUnavailable } from '../../vss/testing/loop-namespace.js';
 import { ROOT, bin, killAll, stop, type Proc } from '../lib/procs.js';
 import { runSession, type StepResult } from './lib/compare.js';
 import { fuseUnavailable } from '../../sim/fuse-server.js';
-import { C_VSS_DAEMON, startFuseSim, stopFuseSim, waitRegistered } from './lib/daemon-run.js';
+import { C_VSS_DAEMON, removeFuseMountsUnder, startFuseSim, stopFuseSim, waitRegistered } from './lib/daemon-run.js';
 import { createVssRoot, mountPointsOf, vssRootUnavailable, type VssImage, type VssRoot } from './lib/vss-root.js';
 
 const reason =
@@ -179,12 +179,16 @@ describe.skipIf(reason !== undefined)(`VSS: Debian's C hv_vss_daemon and ours an
     });
   }, 120_000);
 
+  // Up to 20 s for the keeper to thaw and unmount, 5 s for the simulator: more than the default 30 s hook time on a loaded machine.
   afterAll(async () => {
     await killAll();
     await vr?.close();
     await stopFuseSim(sim, simDir);
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+    if (work) {
+      removeFuseMountsUnder(work);
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("the C daemon's mount table held only the test root, proc, sysfs, the device node and the test images", () => {
     expect(cMounts).toEqual(EXPECTED_C_MOUNTS);

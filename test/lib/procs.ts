@@ -4,7 +4,7 @@
  * sure everything started is killed even when a test fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -23,9 +23,28 @@ export interface Proc {
 
 const started = new Set<ChildProcess>();
 
-/** Start a long-running process (killed by killAll). */
+/**
+ * util-linux setpriv, which can set the parent-death signal and exec the
+ * command (same process id). Without it processes start as they are.
+ */
+const SETPRIV = process.platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) : undefined;
+
+/**
+ * `cmd args` as spawned by start(): on Linux under `setpriv --pdeathsig
+ * KILL`, so a simulator, daemon or client still running when the test
+ * worker itself dies (vitest killing a worker that does not finish, ^C, a
+ * CI job cancelled) is killed with it instead of keeping a FUSE mount, a
+ * namespace or a device open. setpriv execs the command: the process id is
+ * the command's own.
+ */
+export function startArgv(cmd: string, args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', cmd, ...args]] : [cmd, args];
+}
+
+/** Start a long-running process (killed by killAll, and by the death of this process; see startArgv). */
 export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = startArgv(cmd, args);
+  const child = spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child);
   let out = '';
   let err = '';

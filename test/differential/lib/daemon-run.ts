@@ -8,7 +8,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../../../sim/control.js';
-import { cleanStaleMounts } from '../../../sim/fuse-server.js';
+import { cleanStaleMounts, fuseMountsUnder } from '../../../sim/fuse-server.js';
 import { bin, start, stop, type Proc } from '../../lib/procs.js';
 import { runSession, type StepResult } from './compare.js';
 import { prepareGuest, startInGuest } from './guest-ns.js';
@@ -28,6 +28,15 @@ export async function startFuseSim(dir: string, extra: string[] = []): Promise<P
 export async function stopFuseSim(sim: Proc | undefined, dir: string): Promise<void> {
   if (sim) await stop(sim, 5000);
   if (existsSync(dir)) cleanStaleMounts(dir);
+}
+
+/**
+ * Before a work directory is removed: no FUSE mount may be left anywhere
+ * under it (a simulator killed by killAll unmounts through its front-end a
+ * moment later; rmSync must not walk into a mount that is still there).
+ */
+export function removeFuseMountsUnder(work: string): void {
+  for (const dir of fuseMountsUnder(work)) cleanStaleMounts(dir);
 }
 
 /** Wait until the simulator says `service` has a registered daemon; throws with the daemon's stderr otherwise. */
