@@ -70,6 +70,11 @@ describe('FUSE front-end channel frames', () => {
   it('bad input: an impossible length throws, a short body or unknown type is an error naming it', () => {
     expect(() => new FrameReader().push(Buffer.from([4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/bad frame length 4/);
     expect(() => new FrameReader().push(Buffer.from([0, 0, 0, 0x7f, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/bad frame length/);
+    // Known from the first 4 bytes: no waiting for the rest of a header that cannot be right.
+    expect(() => new FrameReader().push(Buffer.from([8, 0, 0, 0]))).toThrow(/bad frame length 8/);
+    const split = new FrameReader();
+    expect(split.push(Buffer.from([16, 0, 0]))).toEqual([]);
+    expect(split.push(Buffer.from([0, 1, 0]))).toEqual([]);
     const [short] = new FrameReader().push(cFrame(FF_READ, 1, u32(5)));
     expect(decodeRequest(short!)).toEqual(new Error('FUSE front-end: READ frame of 4 bytes, need 16'));
     const [odd] = new FrameReader().push(cFrame(77, 1, []));

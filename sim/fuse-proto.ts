@@ -60,7 +60,8 @@ export class FrameReader {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const frames: Frame[] = [];
     let off = 0;
-    while (this.buf.length - off >= FF_HEADER) {
+    // The length is checked as soon as its 4 bytes are in: a bad one is not waited on.
+    while (this.buf.length - off >= 4) {
       const len = this.buf.readUInt32LE(off);
       if (len < FF_HEADER || len > FF_MAX_FRAME) throw new Error(`FUSE front-end channel: bad frame length ${len}`);
       if (this.buf.length - off < len) break;
