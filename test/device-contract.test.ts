@@ -109,7 +109,13 @@ const IMPLEMENTATIONS: Record<string, { skip?: string; env: (flavor: Flavor) => 
       const tmp = tempDir();
       const dir = join(tmp.dir, 'sim');
       const sim = start(bin('hvsim'), ['serve', '--fuse', '--flavor', flavor, '--dir', dir, '--kvp-timeout', '2', '--vss-timeout', '2', '--vss-freeze-timeout', '2']);
-      await sim.waitFor(/^hvsim: ready/);
+      // A simulator that never gets ready is stopped here: afterEach only closes an env that was made.
+      await sim.waitFor(/^hvsim: ready/).catch(async (e: unknown) => {
+        await stop(sim);
+        noMountLeft(dir);
+        tmp.remove();
+        throw e;
+      });
       return {
         host: remote(dir),
         make: (service) => new FfiDevice({ path: join(dir, NODE[flavor][service as 'kvp' | 'vss']), flavor, service }),

@@ -110,7 +110,8 @@ export async function createVssRoot(work: string, node: string, specs: readonly 
   keeper.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((r) => keeper.on('exit', () => r()));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`VSS root setup timed out: ${err}`)), 30_000);
+    // On a timeout the keeper's stdin closes: once its setup is through it cleans up instead of waiting.
+    const t = setTimeout(() => (keeper.stdin!.end(), reject(new Error(`VSS root setup timed out: ${err}`))), 60_000);
     keeper.stdout!.on('data', () => out.includes('ready\n') && (clearTimeout(t), resolve()));
     keeper.on('exit', (code) => (clearTimeout(t), reject(new Error(`VSS root setup failed (${code}): ${err}`))));
   });
