@@ -44,15 +44,24 @@ export function fuseBinary(): string {
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
+const FUSERMOUNT = ['/usr/bin/fusermount3', '/bin/fusermount3'];
+
 /** What fuseUnavailable looks at; the defaults are this process and machine. */
 export interface FuseHost {
   platform?: string;
   uid?: number;
   devFuse?: string;
   binary?: string;
+  /** Candidate paths of fusermount3 (default /usr/bin, /bin). */
+  fusermount?: string[];
 }
 
-/** Why FUSE cannot be served here, or undefined when it can: Linux, root, /dev/fuse, the built front-end. */
+/**
+ * Why FUSE cannot be served here, or undefined when it can: Linux, root,
+ * /dev/fuse, the built front-end, and fusermount3 (the front-end mounts
+ * with auto_unmount, which libfuse does only through fusermount3, also as
+ * root; without it the mount fails).
+ */
 export function fuseUnavailable(h: FuseHost = {}): string | undefined {
   const platform = h.platform ?? process.platform;
   const devFuse = h.devFuse ?? '/dev/fuse';
@@ -61,6 +70,8 @@ export function fuseUnavailable(h: FuseHost = {}): string | undefined {
   if (!existsSync(devFuse)) return `${devFuse} is missing (load the fuse kernel module: modprobe fuse)`;
   if ((h.uid ?? process.getuid?.()) !== 0) return 'serving device nodes over FUSE needs root (the nodes are root-only like the real ones)';
   if (!existsSync(binary)) return `the FUSE front-end was not built (${binary} is missing; install a C compiler, pkg-config and libfuse3-dev, then run npm run build)`;
+  const fusermount = h.fusermount ?? FUSERMOUNT;
+  if (!fusermount.some((p) => existsSync(p))) return `fusermount3 is missing (${fusermount.join(', ')}; Debian package fuse3)`;
   return undefined;
 }
 
@@ -107,7 +118,6 @@ export function fuseMountsUnder(dir: string): string[] {
   return [...found].sort((a, b) => b.length - a.length);
 }
 
-const FUSERMOUNT = ['/usr/bin/fusermount3', '/bin/fusermount3'];
 const UMOUNT = ['/usr/bin/umount', '/bin/umount'];
 
 function runFixed(candidates: string[], args: string[]): boolean {

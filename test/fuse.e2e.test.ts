@@ -522,11 +522,15 @@ describe.skipIf(skip !== undefined)(`hvsim-fuse against a fake simulator: split,
 });
 
 describe('hvsim serve --fuse refuses clearly when FUSE cannot work', () => {
-  it('names the missing piece: /dev/fuse, root, the built front-end, Linux', () => {
+  it('names the missing piece: /dev/fuse, root, the built front-end, fusermount3, Linux', () => {
     expect(fuseUnavailable({ platform: 'linux', uid: 0, devFuse: '/nonexistent/fuse' })).toMatch(/\/nonexistent\/fuse is missing .*modprobe fuse/);
     expect(fuseUnavailable({ platform: 'linux', uid: 1000, devFuse: '/dev/null' })).toMatch(/needs root/);
     expect(fuseUnavailable({ platform: 'linux', uid: 0, devFuse: '/dev/null', binary: '/nonexistent/hvsim-fuse' })).toMatch(/not built .*\/nonexistent\/hvsim-fuse/);
     expect(fuseUnavailable({ platform: 'freebsd' })).toMatch(/Linux only/);
+    expect(fuseUnavailable({ platform: 'linux', uid: 0, devFuse: '/dev/null', binary: '/dev/null', fusermount: ['/nonexistent/fusermount3'] })).toBe(
+      'fusermount3 is missing (/nonexistent/fusermount3; Debian package fuse3)',
+    );
+    expect(fuseUnavailable({ platform: 'linux', uid: 0, devFuse: '/dev/null', binary: '/dev/null', fusermount: ['/dev/null'] })).toBe(undefined);
   });
 
   it('build/native.sh without a C compiler prints one line and succeeds', async () => {

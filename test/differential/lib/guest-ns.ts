@@ -53,7 +53,7 @@ export const GUEST = {
 export function guestNsUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'Linux namespaces only';
   if (process.getuid?.() !== 0) return 'needs root for mount and network namespaces';
-  for (const p of ['unshare', 'ip', 'mount']) if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) return `${p} missing`;
+  for (const p of ['unshare', 'ip', 'mount', 'hostname']) if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) return `${p} missing`;
   if (!existsSync('/usr/libexec/hypervkvpd')) return '/usr/libexec/hypervkvpd missing (Debian package hyperv-daemons)';
   const probe = spawnSync('unshare', ['-m', '-n', '-u', '--propagation', 'private', 'sh', '-c', 'ip link add hvprobe0 type veth peer name hvprobe1 && mount -t tmpfs t /mnt'], { encoding: 'utf8' });
   if (probe.status !== 0) return `cannot build a namespace with a veth pair: ${probe.stderr.trim()}`;
