@@ -108,7 +108,7 @@ const IMPLEMENTATIONS: Record<string, { skip?: string; env: (flavor: Flavor) => 
     env: async (flavor) => {
       const tmp = tempDir();
       const dir = join(tmp.dir, 'sim');
-      const sim = start(bin('hvsim'), ['serve', '--fuse', '--flavor', flavor, '--dir', dir, '--kvp-timeout', '2', '--vss-timeout', '2', '--vss-freeze-timeout', '2']);
+      const sim = start(bin('hvsim'), ['serve', '--fuse', '--flavor', flavor, '--dir', dir, '--kvp-timeout', '10', '--vss-timeout', '10', '--vss-freeze-timeout', '10']);
       // A simulator that never gets ready is stopped here: afterEach only closes an env that was made.
       await sim.waitFor(/^hvsim: ready/).catch(async (e: unknown) => {
         await stop(sim);

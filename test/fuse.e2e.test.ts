@@ -96,7 +96,7 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
     return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
   };
   const serve = async (flavor: 'freebsd' | 'linux') => {
-    const p = start(bin('hvsim'), ['serve', '--fuse', '--flavor', flavor, '--dir', simDir, '--kvp-timeout', '3', '--vss-timeout', '3', '--vss-freeze-timeout', '3']);
+    const p = start(bin('hvsim'), ['serve', '--fuse', '--flavor', flavor, '--dir', simDir, '--kvp-timeout', '10', '--vss-timeout', '10', '--vss-freeze-timeout', '10']);
     await p.waitFor(/^hvsim: ready/);
     sim = p;
     return p;
