@@ -115,9 +115,19 @@ export async function createVssRoot(work: string, node: string, specs: readonly 
     keeper.stdout!.on('data', () => out.includes('ready\n') && (clearTimeout(t), resolve()));
     keeper.on('exit', (code) => (clearTimeout(t), reject(new Error(`VSS root setup failed (${code}): ${err}`))));
   });
-  const enter = ['nsenter', '-t', String(keeper.pid), '-m', '--'];
+  const nsenter = ['nsenter', '-t', String(keeper.pid), '-m', '--'];
+  /**
+   * nsenter's argv into the keeper's namespace. Once the keeper has exited
+   * its process id may belong to anything, this machine's namespace
+   * included: refuse instead.
+   */
+  const entering = (): string[] => {
+    if (keeper.exitCode !== null || keeper.signalCode !== null) throw new Error(`the VSS keeper (process ${keeper.pid}) has exited; refusing to enter a namespace by a process id that may be reused`);
+    return nsenter;
+  };
   const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const enter = entering();
       const c = spawn(enter[0]!, [...enter.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
       let e = '';
       c.stderr!.on('data', (d: Buffer) => (e += d.toString()));
@@ -142,8 +152,14 @@ export async function createVssRoot(work: string, node: string, specs: readonly 
       if (/busy/i.test(r.stderr)) return true;
       throw new Error(`fsfreeze -f ${mounts[name]}: exit ${r.code}: ${r.stderr}`);
     },
-    startPivoted: (argv) => start(enter[0]!, [...enter.slice(1), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', pivot, 'pivot', root, ...argv]),
-    startInKeeper: (argv, env = {}) => start(enter[0]!, [...enter.slice(1), ...argv], env),
+    startPivoted: (argv) => {
+      const enter = entering();
+      return start(enter[0]!, [...enter.slice(1), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', pivot, 'pivot', root, ...argv]);
+    },
+    startInKeeper: (argv, env = {}) => {
+      const enter = entering();
+      return start(enter[0]!, [...enter.slice(1), ...argv], env);
+    },
     async close() {
       if (keeper.exitCode === null && keeper.signalCode === null) {
         keeper.stdin!.end();
