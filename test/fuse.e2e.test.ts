@@ -23,7 +23,7 @@ import { HV_E_FAIL, HV_S_OK, HV_VSS_CHECK, HV_VSS_FREEZE, KVP_OP_REGISTER1, VSS_
 import { isWireError } from '../common/wire/errors.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { decodeFreebsdVss, encodeFreebsdVss, encodeLinuxVss, linuxVssRegister } from '../common/wire/vss.js';
-import { FF_IOCTL, FF_NOTIFY, FF_OPEN, FF_READ, FF_READY, FF_REPLY, FF_WRITE, FrameReader, decodeRequest, encodeFrame, encodeReply, type FuseRequest } from '../sim/fuse-proto.js';
+import { FF_CANCEL, FF_IOCTL, FF_NOTIFY, FF_OPEN, FF_READ, FF_READY, FF_REPLY, FF_WRITE, FrameReader, decodeRequest, encodeFrame, encodeReply, type FuseRequest } from '../sim/fuse-proto.js';
 import { fuseBinary, fuseMountsUnder, fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
 import { ROOT, bin, killAll, run, start, startArgv, stop, tempDir, type Proc } from './lib/procs.js';
 import { noMountLeft } from './lib/transports.js';
@@ -321,16 +321,26 @@ describe.skipIf(skip !== undefined)(`hvsim serve --fuse: what a socket cannot sh
 
 /**
  * A client for the fake-simulator tests: runs OPS (open, read:N,
- * write:HEX, ioctl:CMD:SIZE, close) on PATH in order, one line each:
+ * alarmread:N:SECONDS (SIGALRM then, its handler raising), write:HEX,
+ * ioctl:CMD:SIZE, close) on PATH in order, one line each:
  * "ok OP RESULT" or "err OP ERRNO-NAME".
  */
 const PY_OPS = `
-import os, sys, errno, fcntl
+import os, sys, errno, fcntl, signal
+class Alarm(Exception): pass
+def on_alarm(sig, frame): raise Alarm()
+signal.signal(signal.SIGALRM, on_alarm)
 fd = None
 for op in sys.argv[2:]:
     w = op.split(":")
     try:
-        if w[0] == "open":
+        if w[0] == "alarmread":
+            signal.setitimer(signal.ITIMER_REAL, float(w[2]))
+            try:
+                r = os.read(fd, int(w[1])).hex()
+            except Alarm:
+                r = "alarm"
+        elif w[0] == "open":
             fd = os.open(sys.argv[1], os.O_RDWR); r = ""
         elif w[0] == "read":
             r = os.read(fd, int(w[1])).hex()
@@ -500,6 +510,27 @@ describe.skipIf(skip !== undefined)(`hvsim-fuse against a fake simulator: split,
     expect(await py.line(++n)).toBe('ok read beef');
     expect(await py.exited).toBe(0);
     expect(f.child.exitCode).toBe(null);
+  });
+
+  it('a signal during a read: CANCEL names the request; the reply that still comes (data, after the interrupt) completes it, and serving goes on', async () => {
+    const f = await startFront();
+    const py = f.client('open', 'alarmread:16:0.3', 'read:4');
+    f.chan.write(encodeReply((await f.next(FF_OPEN)).id, 1));
+    const read = await f.next(FF_READ);
+    const cancel = await f.next(FF_CANCEL);
+    expect(cancel.id).toBe(read.id);
+    // A simulator that did not stop the read in time: the data comes after the interrupt.
+    f.chan.write(encodeReply(read.id, 2, Buffer.from('abcd', 'hex')));
+    expect(await py.line(2)).toMatch(/^ok alarmread (alarm|abcd)$/);
+    const next = await f.next(FF_READ);
+    expect(next.id).not.toBe(read.id);
+    f.chan.write(encodeReply(next.id, 0));
+    expect(await py.line(3)).toBe('ok read ');
+    // A late reply to the finished request is ignored.
+    f.chan.write(encodeReply(read.id, -4));
+    expect(await until(() => /unknown request/.test(f.stderr()))).toBe(true);
+    expect(f.child.exitCode).toBe(null);
+    expect(await py.exited).toBe(0);
   });
 
   for (const [what, end, status, message] of [
