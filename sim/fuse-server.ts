@@ -146,6 +146,9 @@ export function cleanStaleMounts(dir: string): number {
   return removed;
 }
 
+/** Request types the front-end keeps waiting on until their REPLY. */
+const ANSWERED = new Set([FF_OPEN, FF_READ, FF_WRITE, FF_POLL, FF_IOCTL]);
+
 /** Linux errno number for a driver's errno name; FreeBSD's "-EBUSY" becomes EBUSY (FUSE replies carry positive errnos only). */
 function errnoOf(e: unknown): number {
   const name = e instanceof SimErrno ? e.errno.replace(/^-/, '') : 'EIO';
@@ -227,8 +230,11 @@ export class FuseServer {
       }
       for (const f of frames) {
         const req = decodeRequest(f);
-        if (req instanceof Error) this.opts.onError?.(req);
-        else if (req.type === FF_READY) ready();
+        if (req instanceof Error) {
+          this.opts.onError?.(req);
+          // A request the front-end waits on is answered even when it cannot be read, or its caller would hang.
+          if (ANSWERED.has(f.type)) this.reply(f.id, -errnoNumber('EIO')!);
+        } else if (req.type === FF_READY) ready();
         else this.handle(req);
       }
     });

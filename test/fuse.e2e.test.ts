@@ -11,7 +11,7 @@
  * blocking system calls on the nodes.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -24,7 +24,8 @@ import { isWireError } from '../common/wire/errors.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { decodeFreebsdVss, encodeFreebsdVss, encodeLinuxVss, linuxVssRegister } from '../common/wire/vss.js';
 import { FF_CANCEL, FF_IOCTL, FF_NOTIFY, FF_OPEN, FF_READ, FF_READY, FF_REPLY, FF_WRITE, FrameReader, decodeRequest, encodeFrame, encodeReply, type FuseRequest } from '../sim/fuse-proto.js';
-import { fuseBinary, fuseMountsUnder, fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
+import { FuseServer, fuseBinary, fuseMountsUnder, fuseUnavailable, mountsAt } from '../sim/fuse-server.js';
+import { createSimulator } from '../sim/simulator.js';
 import { ROOT, bin, killAll, run, start, startArgv, stop, tempDir, type Proc } from './lib/procs.js';
 import { noMountLeft } from './lib/transports.js';
 
@@ -550,6 +551,61 @@ describe.skipIf(skip !== undefined)(`hvsim-fuse against a fake simulator: split,
       expect(await until(() => mountsAt(f.dir).length === 0)).toBe(true);
     });
   }
+});
+
+/**
+ * The other direction: FuseServer (the simulator's side) driven by a fake
+ * front-end, a Python program on the channel (fd 3) that sends what
+ * hvsim-fuse never does and writes every REPLY it gets, "ID RESULT" a line,
+ * to MOUNTPOINT.replies.
+ */
+const PY_FAKE_FRONT = `
+import os, struct, sys
+def frame(t, i, body=b""):
+    return struct.pack("<IHHQ", 16 + len(body), t, 0, i) + body
+out = open(sys.argv[1] + ".replies", "w")
+os.write(3, frame(9, 0))
+os.write(3, frame(2, 41, bytes(4)))    # READ with a 4-byte body (needs 16)
+os.write(3, frame(5, 42, bytes(8)))    # IOCTL with an 8-byte body (needs 16)
+os.write(3, frame(7, 43))              # CANCEL of nothing: no reply
+os.write(3, frame(6, 44, bytes(2)))    # RELEASE with a 2-byte body: no reply either
+os.write(3, frame(1, 45, struct.pack("<III", 99, 1, 2)))  # OPEN of node 99, which does not exist
+buf = b""
+while True:
+    d = os.read(3, 4096)
+    if not d:
+        break
+    buf += d
+    while len(buf) >= 16 and len(buf) >= struct.unpack_from("<I", buf)[0]:
+        n, t, _, i = struct.unpack_from("<IHHQ", buf)
+        out.write("%d %d %d\\n" % (t, i, struct.unpack_from("<q", buf, 16)[0]))
+        out.flush()
+        buf = buf[n:]
+`;
+
+describe.skipIf(skip !== undefined)(`FuseServer against a fake front-end${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('a request frame it cannot decode is reported and still answered with EIO, so its caller does not hang', async () => {
+    const tmp = tempDir('hvguest-fuse-front-');
+    const fake = join(tmp.dir, 'fake-front');
+    const dir = join(tmp.dir, 'sim');
+    writeFileSync(fake, `#!/usr/bin/env python3\n${PY_FAKE_FRONT}`, { mode: 0o755 });
+    const errors: string[] = [];
+    const host = createSimulator({ flavor: 'linux' });
+    const server = new FuseServer(dir, host.nodes, { controlTarget: '/nonexistent', binary: fake, onError: (e) => errors.push(e instanceof Error ? e.message : String(e)) });
+    try {
+      await server.start();
+      const replies = () => (existsSync(`${dir}.replies`) ? readFileSync(`${dir}.replies`, 'utf8').split('\n').filter(Boolean) : []);
+      expect(await until(() => replies().length >= 3, 10_000)).toBe(true);
+      // REPLY (128) with minus EIO (5) for the two undecodable requests, minus ENXIO (6) for the unknown node.
+      expect(replies()).toEqual(['128 41 -5', '128 42 -5', '128 45 -6']);
+      expect(errors).toEqual(['FUSE front-end: READ frame of 4 bytes, need 16', 'FUSE front-end: IOCTL frame of 8 bytes, need 16', 'FUSE front-end: RELEASE frame of 2 bytes, need 8']);
+    } finally {
+      await server.stop();
+      host.close();
+      noMountLeft(dir);
+      tmp.remove();
+    }
+  });
 });
 
 describe('hvsim serve --fuse refuses clearly when FUSE cannot work', () => {
