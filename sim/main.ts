@@ -177,9 +177,17 @@ class Cli {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     try {
-      await server.start();
-      process.stdout.write(`hvsim: ready flavor=${o.flavor} dir=${dir} nodes=${host.nodes.map((n) => n.name).join(',')} transport=${o.fuse ? 'fuse' : 'socket'}\n`);
-      await done;
+      // A stop signal also ends a start that hangs (a FUSE mount that never comes): the finally stops the server.
+      const starting = Promise.resolve(server.start());
+      const ready = starting.then(() => true);
+      ready.catch(() => {});
+      const started = await Promise.race([ready, done.then(() => false)]);
+      // The front-end died while mounting: its own error (cannot mount on DIR: ...) says more.
+      if (!started && crashed) await starting;
+      if (started) {
+        process.stdout.write(`hvsim: ready flavor=${o.flavor} dir=${dir} nodes=${host.nodes.map((n) => n.name).join(',')} transport=${o.fuse ? 'fuse' : 'socket'}\n`);
+        await done;
+      }
     } finally {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

@@ -584,6 +584,29 @@ while True:
 `;
 
 describe.skipIf(skip !== undefined)(`FuseServer against a fake front-end${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('stop() while the front-end has not mounted yet ends it, and start() rejects instead of hanging', async () => {
+    const tmp = tempDir('hvguest-fuse-front-');
+    const fake = join(tmp.dir, 'never-ready');
+    // Never sends READY; exits when the channel closes.
+    writeFileSync(fake, '#!/usr/bin/env python3\nimport os\nwhile os.read(3, 4096): pass\n', { mode: 0o755 });
+    const host = createSimulator({ flavor: 'linux' });
+    const server = new FuseServer(join(tmp.dir, 'sim'), host.nodes, { controlTarget: '/nonexistent', binary: fake });
+    try {
+      const starting = server.start();
+      const outcome = starting.then(
+        () => 'started',
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+      await sleep(300);
+      await server.stop(5000);
+      expect(await outcome).toMatch(/cannot mount on .*hvsim-fuse exited/);
+    } finally {
+      await server.stop();
+      host.close();
+      tmp.remove();
+    }
+  });
+
   it('a request frame it cannot decode is reported and still answered with EIO, so its caller does not hang', async () => {
     const tmp = tempDir('hvguest-fuse-front-');
     const fake = join(tmp.dir, 'fake-front');
