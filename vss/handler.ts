@@ -9,6 +9,7 @@
  * and the guard learns the list before the freeze.
  */
 import type { Logger } from 'pino';
+import type { FreezeGate } from '../common/freeze-gate.js';
 import { holdLogs, releaseLogs } from '../common/log.js';
 import type { VssReply, VssRequest } from '../common/serve/vss.js';
 import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
@@ -31,6 +32,8 @@ export interface VssHandlerOptions {
   onFrozenFs?: (path: string, mounts: readonly string[]) => boolean;
   /** A FREEZE that took longer than this is treated as failed and thawed (FreeBSD: the kernel's 15 s deadline, pitfall F15). */
   replyDeadlineMs?: number;
+  /** Other work of this process that may write to disk (hvguestd's KVP): closed before the freeze, opened after the thaw. */
+  gate?: FreezeGate;
   now?: () => number;
 }
 
@@ -78,6 +81,7 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
       return r;
     }
     o.guard?.disarm();
+    o.gate?.open();
     if (o.stateFile) removeState(o.stateFile);
     const flushed = releaseLogs(log);
     log.info({ op: 'thaw', reason, ms: now() - t0, ok: r.ok, heldLines: flushed.lines, droppedLines: flushed.dropped }, r.ok ? 'file systems thawed' : 'thawed after failures');
@@ -122,7 +126,8 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
         }
       }
     }
-    // From here until the thaw: no disk writes.
+    // From here until the thaw: no disk writes, by this code nor by other work in this process.
+    await o.gate?.close();
     holdLogs(log);
     const t0 = now();
     frozen = true;
