@@ -15,9 +15,25 @@ export interface BlockedRead {
 export class BlockedReads {
   private readonly q: BlockedRead[] = [];
 
-  /** Park a read of `count` bytes until the driver settles it. */
-  wait(count: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => this.q.push({ count, resolve, reject }));
+  /** Park a read of `count` bytes until the driver settles it, or until `signal` interrupts it (EINTR; it takes nothing). */
+  wait(count: number, signal?: AbortSignal): Promise<Buffer> {
+    if (signal?.aborted) return Promise.reject(new SimErrno('EINTR', 'read interrupted'));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.q.indexOf(r);
+        if (i < 0) return;
+        this.q.splice(i, 1);
+        reject(new SimErrno('EINTR', 'read interrupted'));
+      };
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const r: BlockedRead = {
+        count,
+        resolve: (b) => (settled(), resolve(b)),
+        reject: (e) => (settled(), reject(e)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.q.push(r);
+    });
   }
 
   get length(): number {

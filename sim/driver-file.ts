@@ -11,7 +11,7 @@ import { Watchers } from './watchers.js';
 
 /** What a driver does for each system call on a live file. */
 export interface FileOps {
-  read(f: DriverFile, count: number): Promise<Buffer>;
+  read(f: DriverFile, count: number, signal?: AbortSignal): Promise<Buffer>;
   write(f: DriverFile, data: Buffer): number;
   poll(f: DriverFile): number;
   ioctl(f: DriverFile, cmd: number, arg: Buffer): { ret: number; out: Buffer };
@@ -31,10 +31,10 @@ export class DriverFile implements SimFile {
     return this.isDead;
   }
 
-  read(count: number): Promise<Buffer> {
+  read(count: number, signal?: AbortSignal): Promise<Buffer> {
     if (this.isDead) return Promise.reject(new SimErrno('EBADF'));
     try {
-      return this.ops.read(this, count);
+      return this.ops.read(this, count, signal);
     } catch (e) {
       return Promise.reject(e);
     }

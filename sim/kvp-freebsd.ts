@@ -89,7 +89,7 @@ export class FreebsdKvpDriver implements KernelService {
     this.accessed = true;
     this.daemonBusy = false;
     const file: DriverFile = new DriverFile({
-      read: (f, count) => this.read(f, count),
+      read: (f, count, signal) => this.read(f, count, signal),
       write: (_f, data) => this.write(data),
       poll: () => (this.daemonBusy ? SIM_POLLIN : 0),
       ioctl: () => {
@@ -106,13 +106,13 @@ export class FreebsdKvpDriver implements KernelService {
   }
 
   /** Blocks on the semaphore (O_NONBLOCK ignored); a read gets min(count, message) bytes of the shared buffer. */
-  private read(f: DriverFile, count: number): Promise<Buffer> {
+  private read(f: DriverFile, count: number, signal?: AbortSignal): Promise<Buffer> {
     if (!this.registerDone) return Promise.reject(new SimErrno('EPERM', 'hv_kvp_dev: not registered'));
     if (this.sema > 0) {
       this.sema--;
       return Promise.resolve(this.copyOut(count));
     }
-    return f.reads.wait(count);
+    return f.reads.wait(count, signal);
   }
 
   private copyOut(count: number): Buffer {

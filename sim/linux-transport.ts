@@ -37,7 +37,7 @@ export class LinuxTransport implements SimNode {
     if (this.mode === 'chardev') throw new SimErrno('EBUSY', `${this.name}: already open`);
     this.mode = 'chardev';
     const ops: FileOps = {
-      read: (f, count) => this.read(f, count),
+      read: (f, count, signal) => this.read(f, count, signal),
       write: (_f, data) => {
         // memdup_user then on_msg: the service sees exactly the bytes written.
         this.svc.onMsg(Buffer.from(data));
@@ -81,8 +81,8 @@ export class LinuxTransport implements SimNode {
     this.mode = 'init';
   }
 
-  private read(f: DriverFile, count: number): Promise<Buffer> {
-    const p = f.reads.wait(count);
+  private read(f: DriverFile, count: number, signal?: AbortSignal): Promise<Buffer> {
+    const p = f.reads.wait(count, signal);
     this.deliver();
     return p;
   }

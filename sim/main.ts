@@ -7,11 +7,14 @@
  * 2 no daemon / timeout / usage error / no simulator.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { FLAVORS, HV_S_CONT, HV_S_OK, KVP_POOL_NAMES, parsePool, statusName, type Flavor } from '../common/wire/constants.js';
 import type { HostRequestOptions, KvpHostRequest, SimTimeouts, VssHostOp } from './host-api.js';
-import { controlRequest, serveControl, type ControlRequest } from './control.js';
+import { controlPath, controlRequest, serveControl, type ControlRequest } from './control.js';
+import { FuseServer, cleanStaleMounts } from './fuse-server.js';
 import { SocketServer } from './socket-server.js';
 import { createSimulator } from './simulator.js';
 
@@ -129,7 +132,7 @@ class Cli {
     );
   }
 
-  async serve(o: { flavor: string; dir: string; kvpTimeout?: string; vssTimeout?: string; vssFreezeTimeout?: string }): Promise<void> {
+  async serve(o: { flavor: string; dir: string; fuse?: boolean; kvpTimeout?: string; vssTimeout?: string; vssFreezeTimeout?: string }): Promise<void> {
     if (!FLAVORS.includes(o.flavor as Flavor)) throw new UsageError(`--flavor must be freebsd or linux, got ${JSON.stringify(o.flavor)}`);
     const timeouts: Partial<SimTimeouts> = {};
     const k = seconds('--kvp-timeout', o.kvpTimeout);
@@ -139,23 +142,38 @@ class Cli {
     if (v !== undefined) timeouts.vss = v;
     if (f !== undefined) timeouts.vssFreeze = f;
     const dir = resolve(o.dir);
+    const onError = (e: unknown) => process.stderr.write(`hvsim: ${e instanceof Error ? e.message : String(e)}\n`);
+    // FUSE: DIR becomes the mount, so the control socket lives beside it and DIR/hvsim.ctl links to it.
+    const ctlDir = o.fuse ? join(tmpdir(), `hvsim-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`) : dir;
+    if (o.fuse) {
+      cleanStaleMounts(dir);
+      mkdirSync(ctlDir, { recursive: true, mode: 0o700 });
+    }
     mkdirSync(dir, { recursive: true });
     const host = createSimulator({ flavor: o.flavor as Flavor, timeouts });
-    const server = new SocketServer(dir, host.nodes, (e) => process.stderr.write(`hvsim: ${String(e)}\n`));
     let stopped!: () => void;
     const done = new Promise<void>((r) => (stopped = r));
-    const control = await serveControl(dir, host, () => stopped());
-    server.start();
+    let crashed: string | undefined;
+    const control = await serveControl(ctlDir, host, () => stopped());
+    const server = o.fuse
+      ? new FuseServer(dir, host.nodes, { controlTarget: controlPath(ctlDir), onError, onExit: (why) => ((crashed = why), stopped()) })
+      : new SocketServer(dir, host.nodes, onError);
     const onSignal = () => stopped();
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    process.stdout.write(`hvsim: ready flavor=${o.flavor} dir=${dir} nodes=${host.nodes.map((n) => n.name).join(',')}\n`);
-    await done;
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    control.close();
-    await server.stop();
-    host.close();
+    try {
+      await server.start();
+      process.stdout.write(`hvsim: ready flavor=${o.flavor} dir=${dir} nodes=${host.nodes.map((n) => n.name).join(',')} transport=${o.fuse ? 'fuse' : 'socket'}\n`);
+      await done;
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      control.close();
+      await server.stop();
+      host.close();
+      if (o.fuse) rmSync(ctlDir, { recursive: true, force: true });
+    }
+    if (crashed) throw new Error(`${crashed}; the device nodes are gone, stopping`);
   }
 }
 
@@ -175,9 +193,10 @@ function program(cli: Cli): Command {
   const g = () => p.opts<GlobalOpts>();
 
   p.command('serve')
-    .description('serve simulated device nodes under DIR until SIGTERM/SIGINT; prints one ready line')
+    .description('serve simulated device nodes under DIR (Unix sockets, or with --fuse files of a FUSE mount) until SIGTERM/SIGINT; prints one ready line')
     .addOption(new Option('--flavor <FLAVOR>', 'kernel to simulate').choices(['freebsd', 'linux']).makeOptionMandatory())
     .option('--dir <DIR>', 'directory for the device nodes and the control socket')
+    .option('--fuse', 'serve the nodes as files of a FUSE mount at DIR with the kernel devices\' semantics (short read EINVAL, blocking reads, _IOR/_IOW ioctls); Linux, root, /dev/fuse')
     .option('--kvp-timeout <SEC>', 'KVP kernel timeout (FreeBSD 5, Linux 30)')
     .option('--vss-timeout <SEC>', 'VSS kernel timeout (FreeBSD 15 for the whole chain, Linux 30)')
     .option('--vss-freeze-timeout <SEC>', 'VSS FREEZE timeout (FreeBSD 15, Linux 900)')

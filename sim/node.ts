@@ -33,8 +33,11 @@ export interface OpenContext {
 
 /** One open file description of a simulated node. */
 export interface SimFile {
-  /** Blocks (the promise stays pending) until a message is available; rejects with SimErrno. Returns at most `count` bytes, per the driver's rules. */
-  read(count: number): Promise<Buffer>;
+  /**
+   * Blocks (the promise stays pending) until a message is available; rejects with SimErrno. Returns at most `count` bytes, per the driver's rules.
+   * `signal` is the caller being interrupted (a signal to a process blocked in read): a read still blocked then fails EINTR and takes nothing.
+   */
+  read(count: number, signal?: AbortSignal): Promise<Buffer>;
   /** Returns the count accepted; throws SimErrno. */
   write(data: Buffer): number;
   /** Current poll state: SIM_POLLIN|SIM_POLLRDNORM when readable, SIM_POLLERR|SIM_POLLHUP when gone, else 0. */
