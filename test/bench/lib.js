@@ -72,13 +72,15 @@ export async function until(cond, ms, what) {
 }
 
 /**
- * Start `argv` (node arguments) and wait until the simulator `host` shows
- * every service in `services` registered. Returns the child, the
- * milliseconds from spawn to registration, and stop().
+ * Start `argv` (node arguments; with `prefix`, e.g. nsenter, that command
+ * runs node) and wait until the simulator `host` shows every service in
+ * `services` registered. Returns the child, the milliseconds from spawn to
+ * registration, and stop().
  */
-export async function startDaemon(host, argv, services, env = {}) {
+export async function startDaemon(host, argv, services, env = {}, prefix = []) {
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const [cmd, ...rest] = [...prefix, process.execPath, ...argv];
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise((r) => child.on('exit', (code, sig) => r(code ?? sig)));
