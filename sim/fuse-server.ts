@@ -44,11 +44,22 @@ export function fuseBinary(): string {
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
+/** What fuseUnavailable looks at; the defaults are this process and machine. */
+export interface FuseHost {
+  platform?: string;
+  uid?: number;
+  devFuse?: string;
+  binary?: string;
+}
+
 /** Why FUSE cannot be served here, or undefined when it can: Linux, root, /dev/fuse, the built front-end. */
-export function fuseUnavailable(binary = fuseBinary()): string | undefined {
-  if (process.platform !== 'linux') return `the FUSE front-end runs on Linux only (this is ${process.platform})`;
-  if (!existsSync('/dev/fuse')) return '/dev/fuse is missing (load the fuse kernel module: modprobe fuse)';
-  if (process.getuid?.() !== 0) return 'serving device nodes over FUSE needs root (the nodes are root-only like the real ones)';
+export function fuseUnavailable(h: FuseHost = {}): string | undefined {
+  const platform = h.platform ?? process.platform;
+  const devFuse = h.devFuse ?? '/dev/fuse';
+  const binary = h.binary ?? fuseBinary();
+  if (platform !== 'linux') return `the FUSE front-end runs on Linux only (this is ${platform})`;
+  if (!existsSync(devFuse)) return `${devFuse} is missing (load the fuse kernel module: modprobe fuse)`;
+  if ((h.uid ?? process.getuid?.()) !== 0) return 'serving device nodes over FUSE needs root (the nodes are root-only like the real ones)';
   if (!existsSync(binary)) return `the FUSE front-end was not built (${binary} is missing; install a C compiler, pkg-config and libfuse3-dev, then run npm run build)`;
   return undefined;
 }
@@ -158,7 +169,7 @@ export class FuseServer {
 
   /** Mount and resolve once the nodes can be opened; rejects with the reason when they cannot. */
   async start(): Promise<void> {
-    const why = fuseUnavailable(this.opts.binary ?? fuseBinary());
+    const why = fuseUnavailable({ binary: this.opts.binary ?? fuseBinary() });
     if (why) throw new Error(`hvsim serve --fuse: ${why}`);
     cleanStaleMounts(this.dir);
     const args = [...(this.opts.debug ? ['-d'] : []), this.dir, this.opts.controlTarget, ...this.nodes.map((n) => n.name)];

@@ -181,6 +181,21 @@ describe('FreeBSD hv_kvp_dev: device semantics', () => {
     await p;
   });
 
+  it('an interrupted read fails EINTR and takes no post: the request goes to the next read', async () => {
+    const { host, node } = setup();
+    const f = node.open({ pid: 1 });
+    f.write(encodeKvp('freebsd', { operation: KVP_OP_REGISTER }));
+    const ac = new AbortController();
+    const blocked = f.read(MSG, ac.signal);
+    ac.abort();
+    await expect(blocked).rejects.toMatchObject({ errno: 'EINTR' });
+    const p = host.kvp({ op: 'get', pool: 0, key: 'a' });
+    const req = await f.read(MSG);
+    expect(decodeKvp(req, 'freebsd')).toMatchObject({ operation: KVP_OP_GET });
+    f.write(replyFrom(req, HV_S_OK));
+    expect(await p).toMatchObject({ outcome: 'answered', status: HV_S_OK });
+  });
+
   it('a read blocks until a request is posted and returns min(count, 7430) bytes', async () => {
     const { host, node } = setup();
     const f = node.open({ pid: 1 });

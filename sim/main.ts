@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { FLAVORS, HV_S_CONT, HV_S_OK, KVP_POOL_NAMES, parsePool, statusName, type Flavor } from '../common/wire/constants.js';
 import type { HostRequestOptions, KvpHostRequest, SimTimeouts, VssHostOp } from './host-api.js';
 import { controlPath, controlRequest, serveControl, type ControlRequest } from './control.js';
-import { FuseServer, cleanStaleMounts } from './fuse-server.js';
+import { FuseServer, cleanStaleMounts, fuseUnavailable } from './fuse-server.js';
 import { SocketServer } from './socket-server.js';
 import { createSimulator } from './simulator.js';
 
@@ -142,6 +142,8 @@ class Cli {
     if (v !== undefined) timeouts.vss = v;
     if (f !== undefined) timeouts.vssFreeze = f;
     const dir = resolve(o.dir);
+    const fuseWhy = o.fuse ? fuseUnavailable() : undefined;
+    if (fuseWhy) throw new Error(`serve --fuse: ${fuseWhy}`);
     const onError = (e: unknown) => process.stderr.write(`hvsim: ${e instanceof Error ? e.message : String(e)}\n`);
     // FUSE: DIR becomes the mount, so the control socket lives beside it and DIR/hvsim.ctl links to it.
     const ctlDir = o.fuse ? join(tmpdir(), `hvsim-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`) : dir;
@@ -196,7 +198,7 @@ function program(cli: Cli): Command {
     .description('serve simulated device nodes under DIR (Unix sockets, or with --fuse files of a FUSE mount) until SIGTERM/SIGINT; prints one ready line')
     .addOption(new Option('--flavor <FLAVOR>', 'kernel to simulate').choices(['freebsd', 'linux']).makeOptionMandatory())
     .option('--dir <DIR>', 'directory for the device nodes and the control socket')
-    .option('--fuse', 'serve the nodes as files of a FUSE mount at DIR with the kernel devices\' semantics (short read EINVAL, blocking reads, _IOR/_IOW ioctls); Linux, root, /dev/fuse')
+    .option('--fuse', 'mount DIR as a FUSE file system whose files behave like the kernel devices (blocking reads, short-read EINVAL, _IOR/_IOW ioctls); needs Linux, root and /dev/fuse')
     .option('--kvp-timeout <SEC>', 'KVP kernel timeout (FreeBSD 5, Linux 30)')
     .option('--vss-timeout <SEC>', 'VSS kernel timeout (FreeBSD 15 for the whole chain, Linux 30)')
     .option('--vss-freeze-timeout <SEC>', 'VSS FREEZE timeout (FreeBSD 15, Linux 900)')

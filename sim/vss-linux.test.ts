@@ -87,6 +87,22 @@ describe('Linux /dev/vmbus/hv_vss: requests', () => {
     await d.stop();
   });
 
+  it('a blocked read interrupted by a signal fails EINTR and takes nothing: the next request goes to the next read', async () => {
+    const { host, node } = setup();
+    const f = await registered(node);
+    const ac = new AbortController();
+    const blocked = f.read(12, ac.signal);
+    await vi.advanceTimersByTimeAsync(1000);
+    ac.abort();
+    await expect(blocked).rejects.toMatchObject({ errno: 'EINTR' });
+    const p = host.vss('freeze');
+    await vi.advanceTimersByTimeAsync(0);
+    const req = decodeLinuxVss(await f.read(12, new AbortController().signal)) as LinuxVssMessage;
+    expect(req.operation).toBe(VSS_OP_FREEZE);
+    f.write(answer(0));
+    expect(await p).toMatchObject({ outcome: 'answered', status: HV_S_OK });
+  });
+
   it('HOT_BACKUP: flags 5 per the spec; with the reply-op quirk only when byte 0 of the reply is 2', async () => {
     const spec = setup();
     const d = await daemon(spec.dev(), () => 0);

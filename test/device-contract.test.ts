@@ -1,8 +1,11 @@
 /**
  * The Device contract (common/device/types.ts), one suite run against every
- * implementation: the in-memory fake on the simulator's drivers, and the
- * FFI device talking to the same drivers through the simulator's socket
- * transport. Cases that need a real Hyper-V guest are listed as skipped.
+ * implementation: the in-memory fake on the simulator's drivers, the FFI
+ * device talking to the same drivers through the simulator's socket
+ * transport, and the FFI device opening a FUSE node of `hvsim serve --fuse`
+ * with plain open(2) as in production (another process: the test's own
+ * blocking read(2) must not wait on its own event loop). Cases that need a
+ * real Hyper-V guest are listed as skipped.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
@@ -14,50 +17,109 @@ import { vssProtocol } from '../common/serve/vss.js';
 import { HV_E_FAIL, HV_S_CONT, HV_S_OK, KVP_OP_GET, type Flavor } from '../common/wire/constants.js';
 import { isWireError } from '../common/wire/errors.js';
 import { kvpMsgSize } from '../common/wire/structs.js';
-import type { SimHost } from '../sim/host-api.js';
+import { controlRequest, type ControlRequest } from '../sim/control.js';
+import type { KvpHostRequest, SimHost, SimStatus, VssHostOp } from '../sim/host-api.js';
 import { createMemoryDevice } from '../sim/memory-device.js';
 import { createSimulator } from '../sim/simulator.js';
 import { SocketServer } from '../sim/socket-server.js';
-import { tempDir } from './lib/procs.js';
+import { bin, start, stop, tempDir } from './lib/procs.js';
+import { SIM_TRANSPORTS, noMountLeft } from './lib/transports.js';
 
 const NODE: Record<Flavor, Record<'kvp' | 'vss', string>> = {
   freebsd: { kvp: 'hv_kvp_dev', vss: 'hv_fsvss_dev' },
   linux: { kvp: 'vmbus/hv_kvp', vss: 'vmbus/hv_vss' },
 };
 
+/** What the cases do as the host; the simulator may run in this process or behind its control socket. */
+interface ContractHost {
+  kvp(req: KvpHostRequest): Promise<{ outcome: string; status?: number }>;
+  vss(op: VssHostOp): Promise<{ outcome: string; status?: number }>;
+  status(): Promise<SimStatus>;
+  remove(): Promise<void>;
+  restore(): Promise<void>;
+}
+
+const local = (h: SimHost): ContractHost => ({
+  kvp: (r) => h.kvp(r),
+  vss: (op) => h.vss(op),
+  status: async () => h.status(),
+  remove: async () => h.remove(),
+  restore: async () => h.restore(),
+});
+
+function remote(dir: string): ContractHost {
+  const call = async <T>(req: ControlRequest): Promise<T> => {
+    const r = await controlRequest(dir, req);
+    if (!r.ok) throw new Error(r.error);
+    return r.result as T;
+  };
+  return {
+    kvp: (req) => call({ cmd: 'kvp', req }),
+    vss: (op) => call({ cmd: 'vss', op }),
+    status: () => call({ cmd: 'status' }),
+    remove: () => call({ cmd: 'remove' }),
+    restore: () => call({ cmd: 'restore' }),
+  };
+}
+
 interface Env {
-  host: SimHost;
+  host: ContractHost;
   make(service: Service): Device;
   close(): Promise<void>;
 }
 
-const IMPLEMENTATIONS: Record<string, (flavor: Flavor) => Env> = {
-  memory: (flavor) => {
-    const host = createSimulator({ flavor, timeouts: { kvp: 2000, vss: 2000, vssFreeze: 2000 } });
-    return {
-      host,
-      make: (service) => {
-        const name = NODE[flavor][service as 'kvp' | 'vss'];
-        const node = host.nodes.find((n) => n.name === name)!;
-        return createMemoryDevice(node, { flavor, service, path: `/mem/${name}` });
-      },
-      close: async () => host.close(),
-    };
+const fuse = SIM_TRANSPORTS.find((t) => t.name === 'fuse')!;
+
+/** Each implementation, and why it cannot run here (FUSE needs Linux, root, /dev/fuse and the built front-end). */
+const IMPLEMENTATIONS: Record<string, { skip?: string; env: (flavor: Flavor) => Promise<Env> }> = {
+  memory: {
+    env: async (flavor) => {
+      const host = createSimulator({ flavor, timeouts: { kvp: 2000, vss: 2000, vssFreeze: 2000 } });
+      return {
+        host: local(host),
+        make: (service) => {
+          const name = NODE[flavor][service as 'kvp' | 'vss'];
+          const node = host.nodes.find((n) => n.name === name)!;
+          return createMemoryDevice(node, { flavor, service, path: `/mem/${name}` });
+        },
+        close: async () => host.close(),
+      };
+    },
   },
-  'ffi + socket': (flavor) => {
-    const host = createSimulator({ flavor, timeouts: { kvp: 2000, vss: 2000, vssFreeze: 2000 } });
-    const tmp = tempDir();
-    const server = new SocketServer(tmp.dir, host.nodes);
-    server.start();
-    return {
-      host,
-      make: (service) => new FfiDevice({ path: join(tmp.dir, NODE[flavor][service as 'kvp' | 'vss']), flavor, service }),
-      close: async () => {
-        await server.stop();
-        host.close();
-        tmp.remove();
-      },
-    };
+  'ffi + socket': {
+    env: async (flavor) => {
+      const host = createSimulator({ flavor, timeouts: { kvp: 2000, vss: 2000, vssFreeze: 2000 } });
+      const tmp = tempDir();
+      const server = new SocketServer(tmp.dir, host.nodes);
+      server.start();
+      return {
+        host: local(host),
+        make: (service) => new FfiDevice({ path: join(tmp.dir, NODE[flavor][service as 'kvp' | 'vss']), flavor, service }),
+        close: async () => {
+          await server.stop();
+          host.close();
+          tmp.remove();
+        },
+      };
+    },
+  },
+  'ffi + fuse': {
+    skip: fuse.skip,
+    env: async (flavor) => {
+      const tmp = tempDir();
+      const dir = join(tmp.dir, 'sim');
+      const sim = start(bin('hvsim'), ['serve', '--fuse', '--flavor', flavor, '--dir', dir, '--kvp-timeout', '2', '--vss-timeout', '2', '--vss-freeze-timeout', '2']);
+      await sim.waitFor(/^hvsim: ready/);
+      return {
+        host: remote(dir),
+        make: (service) => new FfiDevice({ path: join(dir, NODE[flavor][service as 'kvp' | 'vss']), flavor, service }),
+        close: async () => {
+          await stop(sim);
+          noMountLeft(dir);
+          tmp.remove();
+        },
+      };
+    },
   },
 };
 
@@ -80,9 +142,9 @@ async function answerOne(dev: Device, flavor: Flavor, service: 'kvp' | 'vss', st
   return req;
 }
 
-for (const [impl, makeEnv] of Object.entries(IMPLEMENTATIONS)) {
+for (const [impl, { skip, env: makeEnv }] of Object.entries(IMPLEMENTATIONS)) {
   for (const flavor of ['freebsd', 'linux'] as const) {
-    describe(`Device contract: ${impl}, ${flavor}`, () => {
+    describe.skipIf(skip !== undefined)(`Device contract: ${impl}, ${flavor}${skip ? ` (skipped: ${skip})` : ''}`, () => {
       let env: Env;
       const opened: Device[] = [];
       const open = async (service: Service, register = true) => {
@@ -93,8 +155,8 @@ for (const [impl, makeEnv] of Object.entries(IMPLEMENTATIONS)) {
         return d;
       };
 
-      beforeEach(() => {
-        env = makeEnv(flavor);
+      beforeEach(async () => {
+        env = await makeEnv(flavor);
       });
       afterEach(async () => {
         opened.splice(0).forEach((d) => d.close());
@@ -119,7 +181,7 @@ for (const [impl, makeEnv] of Object.entries(IMPLEMENTATIONS)) {
           d.close();
           d.close(); // idempotent
           const again = await open(service);
-          expect(env.host.status()[service].registered).toBe(true);
+          expect((await env.host.status())[service].registered).toBe(true);
           again.close();
         });
 
@@ -163,12 +225,12 @@ for (const [impl, makeEnv] of Object.entries(IMPLEMENTATIONS)) {
             (v) => ({ v }),
             (e: unknown) => ({ e }),
           );
-          setTimeout(() => env.host.remove(), 20);
+          setTimeout(() => void env.host.remove(), 20);
           const r = await wait;
           expect('e' in r).toBe(true);
           expect((r as { e: unknown }).e).toBeInstanceOf(DeviceError);
           expect(['EGONE', 'EBADF', 'ENODEV']).toContain(((r as { e: DeviceError }).e).code);
-          env.host.restore();
+          await env.host.restore();
         });
       }
 

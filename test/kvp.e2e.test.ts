@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { SIM_TRANSPORTS, noMountLeft, transportTitle } from './lib/transports.js';
 import { encodeKvp } from '../common/wire/kvp.js';
 import { INTRINSIC_KEYS } from '../kvp/intrinsics.js';
 import {
@@ -34,8 +35,9 @@ with open(path, 'ab') as f:
     fcntl.flock(f, fcntl.LOCK_UN)
 `;
 
+for (const transport of SIM_TRANSPORTS)
 for (const flavor of ['freebsd', 'linux'] as const) {
-  describe(`hv_kvp_daemon end to end, ${flavor}`, () => {
+  describe.skipIf(transport.skip !== undefined)(`hv_kvp_daemon end to end, ${flavor}, ${transportTitle(transport)}`, () => {
     let tmp: { dir: string; remove: () => void };
     let sim: Proc;
     let simDir: string;
@@ -48,7 +50,7 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
     };
     const startSim = async () => {
-      sim = start(bin('hvsim'), ['serve', '--flavor', flavor, '--dir', simDir, '--kvp-timeout', '3']);
+      sim = start(bin('hvsim'), ['serve', ...transport.serveArgs, '--flavor', flavor, '--dir', simDir, '--kvp-timeout', '3']);
       await sim.waitFor(/^hvsim: ready/);
     };
     const daemonArgs = (...extra: string[]) => [
@@ -93,6 +95,7 @@ for (const flavor of ['freebsd', 'linux'] as const) {
     });
     afterAll(async () => {
       await stop(sim);
+      noMountLeft(simDir);
       tmp.remove();
     });
 

@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { SIM_TRANSPORTS, noMountLeft, transportTitle } from './lib/transports.js';
 import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
 import { encodeLinuxVss } from '../common/wire/vss.js';
 import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../vss/testing/loop-namespace.js';
@@ -40,8 +41,9 @@ function hook(dir: string, name: string, body: string) {
   return p;
 }
 
+for (const transport of SIM_TRANSPORTS)
 for (const flavor of ['freebsd', 'linux'] as const) {
-  describe(`hv_vss_daemon end to end (dry run), ${flavor}`, () => {
+  describe.skipIf(transport.skip !== undefined)(`hv_vss_daemon end to end (dry run), ${flavor}, ${transportTitle(transport)}`, () => {
     let tmp: { dir: string; remove: () => void };
     let sim: Proc;
     let simDir: string;
@@ -71,7 +73,7 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       tmp = tempDir();
       simDir = join(tmp.dir, 'sim');
       writeFileSync(join(tmp.dir, 'mount.txt'), FREEBSD_MOUNT);
-      sim = start(bin('hvsim'), ['serve', '--flavor', flavor, '--dir', simDir, '--vss-timeout', '2', '--vss-freeze-timeout', '2']);
+      sim = start(bin('hvsim'), ['serve', ...transport.serveArgs, '--flavor', flavor, '--dir', simDir, '--vss-timeout', '2', '--vss-freeze-timeout', '2']);
       await sim.waitFor(/^hvsim: ready/);
     });
     afterEach(async () => {
@@ -79,6 +81,7 @@ for (const flavor of ['freebsd', 'linux'] as const) {
     });
     afterAll(async () => {
       await stop(sim);
+      noMountLeft(simDir);
       tmp.remove();
     });
 
@@ -233,7 +236,8 @@ for (const flavor of ['freebsd', 'linux'] as const) {
 
 const skipReal = realFreezeUnavailable();
 
-describe.skipIf(skipReal !== undefined)(`hv_vss_daemon real freeze in a private mount namespace${skipReal ? ` (skipped: ${skipReal})` : ''}`, () => {
+for (const transport of SIM_TRANSPORTS)
+describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_daemon real freeze in a private mount namespace, ${transportTitle(transport)}${skipReal ? ` (skipped: ${skipReal})` : ''}`, () => {
   let tmp: { dir: string; remove: () => void };
   let sim: Proc;
   let simDir: string;
@@ -281,7 +285,7 @@ describe.skipIf(skipReal !== undefined)(`hv_vss_daemon real freeze in a private 
   beforeAll(async () => {
     tmp = tempDir('hvguest-vss-');
     simDir = join(tmp.dir, 'sim');
-    sim = start(bin('hvsim'), ['serve', '--flavor', 'linux', '--dir', simDir, '--vss-timeout', '5', '--vss-freeze-timeout', '5']);
+    sim = start(bin('hvsim'), ['serve', ...transport.serveArgs, '--flavor', 'linux', '--dir', simDir, '--vss-timeout', '5', '--vss-freeze-timeout', '5']);
     await sim.waitFor(/^hvsim: ready/);
     // b's image file lives on a: b must be frozen before a and thawed after it.
     ns = await createLoopNamespace(tmp.dir, [
@@ -298,6 +302,7 @@ describe.skipIf(skipReal !== undefined)(`hv_vss_daemon real freeze in a private 
     // Last resort inside close(): fsfreeze -u on every test mount, then unmount.
     await ns?.close();
     await stop(sim);
+    noMountLeft(simDir);
     tmp.remove();
   });
 
