@@ -11,6 +11,7 @@ import { ROOT, bin, run } from './lib/procs.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const hvctlMan = readFileSync(join(ROOT, 'build/man/hvctl.8'), 'utf8');
+const hvguestdMan = readFileSync(join(ROOT, 'build/man/hvguestd.8'), 'utf8');
 
 /** Subcommand names and long options listed in one help text. */
 function parseHelp(text: string): { commands: string[]; options: string[] } {
@@ -74,7 +75,8 @@ describe('help and README agree', () => {
 
   for (const [daemon, next] of [
     ['hv_kvp_daemon', '### hv_vss_daemon'],
-    ['hv_vss_daemon', '### hvctl kvp'],
+    ['hv_vss_daemon', '### hvguestd'],
+    ['hvguestd', '### hvctl kvp'],
   ] as const) {
     it(`${daemon}: every option in -h is in its README section`, async () => {
       const r = await run(bin(daemon), ['-h']);
@@ -83,4 +85,16 @@ describe('help and README agree', () => {
       for (const flag of ['-n', '-d', '-h']) expect(section).toContain(flag);
     });
   }
+
+  it('hvguestd.8: the man page has the mdoc sections and documents every option of hvguestd -h', async () => {
+    for (const sh of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'FILES', 'EXIT STATUS', 'EXAMPLES', 'SEE ALSO', 'HISTORY']) expect(hvguestdMan).toMatch(new RegExp(`^\\.Sh ${sh}$`, 'm'));
+    const r = await run(bin('hvguestd'), ['-h']);
+    const options = parseHelp(r.stdout).options;
+    expect(options.length).toBeGreaterThan(15);
+    for (const o of options) {
+      expect(hvguestdMan, `hvguestd.8 --${o}`).toContain(`Fl -${o}`);
+      expect(hvguestdMan, `hvguestd.8 --${o} in OPTIONS`).toMatch(new RegExp(`^\\.It Fl -${o}\\b|^\\.It Fl \\w , Fl -${o}\\b`, 'm'));
+    }
+    for (const f of ['n', 'd', 'h']) expect(hvguestdMan).toMatch(new RegExp(`^\\.It Fl ${f} , Fl -`, 'm'));
+  });
 });
