@@ -16,9 +16,7 @@ import type { Flavor } from '../common/wire/constants.js';
 import { KVP_DEFAULTS } from './defaults.js';
 import { createKvpHandler } from './handlers.js';
 import { createIntrinsics } from './intrinsics.js';
-import { getIpInfo } from './ip-info.js';
 import { openPoolStore } from './pool-store.js';
-import { setIpInfo, sysfsInterfaces } from './set-ip.js';
 
 /** What the KVP service reads from the command line. */
 export interface KvpServiceOpts {
@@ -69,8 +67,13 @@ export function createKvpService(o: KvpServiceOpts, log: Logger, gate?: FreezeGa
           flavor: o.flavor,
           store,
           intrinsics: createIntrinsics({ flavor: o.flavor, version: () => version }),
-          getIpInfo: (req) => getIpInfo(req, { ...ipCtx, log }),
-          setIpInfo: (req) => setIpInfo(req, { ...ipCtx, log, ...(o.sysfsNet ? { sys: sysfsInterfaces(o.sysfsNet) } : {}) }),
+          // IP information is rare (the host asks per adapter, now and then): its modules load on first use,
+          // which keeps start-up time and idle memory down.
+          getIpInfo: async (req) => (await import('./ip-info.js')).getIpInfo(req, { ...ipCtx, log }),
+          setIpInfo: async (req) => {
+            const m = await import('./set-ip.js');
+            return m.setIpInfo(req, { ...ipCtx, log, ...(o.sysfsNet ? { sys: m.sysfsInterfaces(o.sysfsNet) } : {}) });
+          },
           log,
           debug: o.debug,
         });

@@ -6,7 +6,9 @@
  * Between the first FIFREEZE and the end of the thaw nothing here writes to
  * a local file system: logs are held in memory (holdLogs) and flushed after
  * the thaw, the state file is written before the freeze and removed after,
- * and the guard learns the list before the freeze.
+ * and the guard learns the list before the freeze. The guard process runs
+ * only during a backup: started on CHECK (or at the latest on FREEZE),
+ * stopped once everything is thawed.
  */
 import type { Logger } from 'pino';
 import type { FreezeGate } from '../common/freeze-gate.js';
@@ -80,7 +82,9 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
       retry = setTimeout(() => thawFs('retry'), THAW_RETRY_MS);
       return r;
     }
+    // Nothing frozen: the guard has nothing to protect and need not cost a process until the next backup.
     o.guard?.disarm();
+    o.guard?.close();
     o.gate?.open();
     if (o.stateFile) removeState(o.stateFile);
     const flushed = releaseLogs(log);
@@ -174,7 +178,16 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
     return r.ok ? OK : FAIL;
   }
 
-  function check(): VssReply {
+  async function check(): Promise<VssReply> {
+    // A backup begins: start the guard now, so FREEZE does not wait for a process to start.
+    // FREEZE arms it again and refuses to freeze if it still cannot run.
+    if (o.guard && !frozen) {
+      try {
+        await o.guard.arm([]);
+      } catch (e) {
+        log.warn({ op: 'check' }, `${e instanceof Error ? e.message : String(e)}; FREEZE will try again`);
+      }
+    }
     const c = o.freezer.check();
     // FreeBSD: every mount CHECK will not freeze gets a line (the C daemon failed silently, pitfall F36);
     // Linux: pseudo file systems would drown the log, so those are debug.

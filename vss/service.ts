@@ -4,7 +4,7 @@
  * hv_vss_daemon runs it alone, hvguestd beside KVP; both take its options
  * from vssOptions().
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import type { Logger } from 'pino';
 import { InvalidArgumentError } from '../common/cli.js';
@@ -21,7 +21,7 @@ import { DEFAULT_FREEZE_TIMEOUT_S, DEFAULT_HOOK_TIMEOUT_S, FREEBSD_REPLY_DEADLIN
 import type { Freezer } from './freezer.js';
 import { createFreebsdFreezer, parseFreebsdMountOutput } from './freezer-freebsd.js';
 import { createLinuxFreezer } from './freezer-linux.js';
-import { createGuard, type GuardLike } from './guard.js';
+import { createGuard, guardScript, type GuardLike } from './guard.js';
 import { createVssHandler } from './handler.js';
 import { createHooks } from './hooks.js';
 import { mountOf, readMounts } from './mounts-linux.js';
@@ -154,14 +154,9 @@ export function createVssService(o: VssServiceOpts, log: Logger, gate?: FreezeGa
     async run(signal, onReady) {
       try {
         startupThaw(o, stateFile, log);
-        // The guard is started (and has everything loaded) long before any freeze.
-        if (guard) {
-          try {
-            await guard.arm([]);
-          } catch (e) {
-            throw new StartupError(`cannot start the freeze guard: ${e instanceof Error ? e.message : String(e)}`, EX_SOFTWARE);
-          }
-        }
+        // The guard process runs only during a backup (the handler starts it on CHECK and FREEZE,
+        // stops it after the thaw): no process while idle. Its program must be there, though.
+        if (guard && !existsSync(guardScript())) throw new StartupError(`cannot start the freeze guard: ${guardScript()} is missing`, EX_SOFTWARE);
         let reported = false;
         const end = await serve({
           device: ffiDeviceFactory({ path: o.device ?? paths.device, flavor: o.flavor, service: 'vss' }),

@@ -3,7 +3,7 @@
 // /proc readings, statistics, and the result rows that run.js gathers into
 // one table. Not a benchmark itself (run.js skips it).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -126,6 +126,33 @@ export function rss(pid) {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
   return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
+}
+
+/** Process ids of `pid` and all its descendants (from /proc/PID/task/TID/children). */
+export function processTree(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tids) {
+      try {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(Number(c));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** rss() summed over `pid` and its descendants (the VSS daemon's freeze guard is a child process). */
+export function treeRss(pid) {
+  const all = processTree(pid).map((p) => ({ pid: p, ...rss(p) }));
+  return { rss: all.reduce((a, x) => a + x.rss, 0), anon: all.reduce((a, x) => a + x.anon, 0), processes: all.length };
 }
 
 /** A pool file of `n` records `key<i>` = `value<i>` (2560 bytes each, the on-disk format). */
