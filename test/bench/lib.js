@@ -3,9 +3,10 @@
 // /proc readings, statistics, and the result rows that run.js gathers into
 // one table. Not a benchmark itself (run.js skips it).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const quick = process.argv.includes('--quick');
@@ -26,16 +27,34 @@ export const quantile = (xs, q) => xs.slice().sort((a, b) => a - b)[Math.min(xs.
 export const median = (xs) => quantile(xs, 0.5);
 
 /**
- * How a program is started: bin/NAME (the launcher over dist/) by default;
- * with HVGUEST_BENCH_BUNDLE=DIR, DIR/NAME.js or DIR/NAME.mjs (a bundled
- * build) when present. Returns the node arguments and which build it is.
+ * The bundled build to measure: HVGUEST_BENCH_BUNDLE=DIR when set (empty:
+ * none), else bundle/hvguest of this checkout (what `make` builds) when it
+ * is newer than dist/, else none.
+ */
+function bundleDir() {
+  const env = process.env.HVGUEST_BENCH_BUNDLE;
+  if (env !== undefined) return env || undefined;
+  const own = join(ROOT, 'bundle/hvguest');
+  try {
+    return statSync(join(own, 'hvguestd.js')).mtimeMs >= statSync(join(ROOT, 'dist/guestd/main.js')).mtimeMs ? own : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How a program is started: bin/NAME (the launcher over dist/), or with a
+ * bundled build (bundleDir) DIR/NAME.js, whose exported main() is called.
+ * Returns the node arguments and which build it is.
  */
 export function program(name) {
-  const dir = process.env.HVGUEST_BENCH_BUNDLE;
+  const dir = bundleDir();
   if (dir) {
     for (const ext of ['.js', '.mjs', '.cjs', '']) {
       const p = resolve(dir, name + ext);
-      if (existsSync(p)) return { args: [p], build: `bundle ${p}` };
+      // A bundle exports main() for an installed launcher to call; this is that launcher.
+      const launch = `const m = await import(${JSON.stringify(pathToFileURL(p).href)}); const c = await m.main(process.argv.slice(1)); if (typeof c === 'number') process.exitCode = c;`;
+      if (existsSync(p)) return { args: ['--input-type=module', '-e', launch, '--'], build: `bundle ${dir}` };
     }
     throw new Error(`HVGUEST_BENCH_BUNDLE=${dir} has no ${name}.js`);
   }
