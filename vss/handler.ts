@@ -6,9 +6,11 @@
  * Between the first FIFREEZE and the end of the thaw nothing here writes to
  * a local file system: logs are held in memory (holdLogs) and flushed after
  * the thaw, the state file is written before the freeze and removed after,
- * and the guard learns the list before the freeze. The guard process runs
- * only during a backup: started on CHECK (or at the latest on FREEZE),
- * stopped once everything is thawed.
+ * and the guard learns the list before the freeze. The guard process is
+ * started by the first backup (on CHECK, at the latest on FREEZE), not
+ * before: a guest that is never backed up never pays for it. It then stays,
+ * as a new one per backup would slow every FREEZE down (measured: 250 ms
+ * instead of 12 ms for 8 file systems, test/bench/vss-freeze.js).
  */
 import type { Logger } from 'pino';
 import type { FreezeGate } from '../common/freeze-gate.js';
@@ -82,9 +84,7 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
       retry = setTimeout(() => thawFs('retry'), THAW_RETRY_MS);
       return r;
     }
-    // Nothing frozen: the guard has nothing to protect and need not cost a process until the next backup.
     o.guard?.disarm();
-    o.guard?.close();
     o.gate?.open();
     if (o.stateFile) removeState(o.stateFile);
     const flushed = releaseLogs(log);
@@ -179,8 +179,8 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
   }
 
   async function check(): Promise<VssReply> {
-    // A backup begins: start the guard now, so FREEZE does not wait for a process to start.
-    // FREEZE arms it again and refuses to freeze if it still cannot run.
+    // A backup begins: make sure the guard runs (the first time, start it), so FREEZE does not wait
+    // for a process to start. FREEZE arms it again and refuses to freeze if it still cannot run.
     if (o.guard && !frozen) {
       try {
         await o.guard.arm([]);

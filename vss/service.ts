@@ -154,8 +154,8 @@ export function createVssService(o: VssServiceOpts, log: Logger, gate?: FreezeGa
     async run(signal, onReady) {
       try {
         startupThaw(o, stateFile, log);
-        // The guard process runs only during a backup (the handler starts it on CHECK and FREEZE,
-        // stops it after the thaw): no process while idle. Its program must be there, though.
+        // The guard process is started by the first backup (the handler starts it on CHECK or FREEZE),
+        // so an idle guest that is never backed up has none. Its program must be there, though.
         if (guard && !existsSync(guardScript())) throw new StartupError(`cannot start the freeze guard: ${guardScript()} is missing`, EX_SOFTWARE);
         let reported = false;
         const end = await serve({

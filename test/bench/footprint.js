@@ -4,8 +4,10 @@
 // hv_kvp_daemon, hv_vss_daemon and hvguestd (both services), each on its
 // own simulator, from spawn until the simulator sees every service
 // registered, then RSS after an idle wait. VSS runs as in production, not
-// --dry-run, so its freeze guard (a child process) is counted as well; no
-// FREEZE is ever sent, and HVGUEST_FREEZE_ALLOW names no mount point.
+// --dry-run; after the idle reading a CHECK starts its freeze guard (a
+// child process, started by the first backup) and the process tree is
+// measured again. No FREEZE is ever sent, and HVGUEST_FREEZE_ALLOW names no
+// mount point.
 // Usage: npm run build && node test/bench/footprint.js [--quick]
 //        HVGUEST_BENCH_BUNDLE=DIR to start DIR/NAME.js instead of bin/NAME
 import { join } from 'node:path';
@@ -78,6 +80,10 @@ for (const d of daemons) {
 await sleep(IDLE_MS);
 const base = rss(bare.pid);
 const mem = procs.map((p) => rss(p.pid));
+// The first backup starts the VSS freeze guard (a second node process), which then stays: a CHECK
+// (which freezes nothing) shows what an idle daemon costs after its first backup.
+for (const [i, d] of daemons.entries()) if (d.services.includes('vss')) await sims[i].host.vss('check');
+await sleep(quick ? 500 : 2000);
 const tree = procs.map((p) => treeRss(p.pid));
 await Promise.all([bare.stop(), ...procs.map((p) => p.stop())]);
 for (const s of sims) await s.close();
@@ -98,7 +104,7 @@ daemons.forEach((d, i) => {
   });
   const t = tree[i];
   if (t.processes > 1) {
-    console.log(`  ${`${d.name} + freeze guard`.padEnd(36)}   ${fmt(t.rss).padStart(6)} (${fmt(t.anon)})  ${t.processes} processes`);
-    emit({ figure: `idle RSS with the freeze guard process: ${d.name}`, ours: `${fmt(t.rss)} MiB (${t.processes} processes; anon ${fmt(t.anon)})`, base: `${fmt(base.rss)} MiB (bare node)`, ratio: t.rss / base.rss, target: `<= bare + ${d.limitMb} MiB`, ok: t.rss - base.rss <= d.limitMb, note: 'Linux: the guard is a second node process' });
+    console.log(`  ${`${d.name} + guard, after a CHECK`.padEnd(36)}   ${fmt(t.rss).padStart(6)} (${fmt(t.anon)})  ${t.processes} processes`);
+    emit({ figure: `idle RSS after the first backup started the freeze guard: ${d.name}`, ours: `${fmt(t.rss)} MiB (${t.processes} processes; anon ${fmt(t.anon)})`, base: `${fmt(base.rss)} MiB (bare node)`, ratio: t.rss / base.rss, target: `<= bare + ${d.limitMb} MiB`, ok: t.rss - base.rss <= d.limitMb, note: 'Linux: the guard is a second node process' });
   }
 });

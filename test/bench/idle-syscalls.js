@@ -41,7 +41,14 @@ async function count(pid) {
   const lines = text.split('\n').filter((l) => secs(l) !== undefined && !/resumed>|restart_syscall/.test(l));
   const t0 = secs(text.split('\n').find((l) => secs(l) !== undefined) ?? '') ?? 0;
   const late = lines.filter((l) => secs(l) - t0 > 0.2);
-  return { perSecond: late.length / WINDOW_S, sample: late.slice(0, 3) };
+  // Wake-ups: calls closer than 50 ms to each other belong to one (a GC, say); a polling timer shows as many.
+  let bursts = 0;
+  let last = -Infinity;
+  for (const l of late) {
+    if (secs(l) - last > 0.05) bursts++;
+    last = secs(l);
+  }
+  return { perSecond: late.length / WINDOW_S, bursts, sample: late.slice(0, 3) };
 }
 
 const daemons = [
@@ -66,9 +73,10 @@ const [base, ...counts] = await Promise.all([count(bare.pid), ...procs.map((p) =
 await Promise.all([bare.stop(), ...procs.map((p) => p.stop())]);
 for (const s of sims) await s.close();
 console.log(`idle system calls per second (after ${SETTLE_MS / 1000} s settling, ${WINDOW_S} s window)`);
-console.log(`  bare node waiting on a timer (baseline)  ${fmt(base.perSecond).padStart(7)}`);
+console.log(`  bare node waiting on a timer (baseline)  ${fmt(base.perSecond).padStart(7)}  in ${base.bursts} wake-ups`);
 daemons.forEach((d, i) => {
   const c = counts[i];
-  console.log(`  ${d.name.padEnd(40)} ${fmt(c.perSecond).padStart(7)}${c.sample.length ? `  e.g. ${c.sample[0]}` : ''}`);
-  emit({ figure: `idle system calls per second: ${d.name}`, ours: fmt(c.perSecond), base: `${fmt(base.perSecond)} (bare node)`, target: '0 per second', ok: c.perSecond === 0, note: `strace -f, ${WINDOW_S} s window after ${SETTLE_MS / 1000} s` });
+  console.log(`  ${d.name.padEnd(40)} ${fmt(c.perSecond).padStart(7)}  in ${c.bursts} wake-ups${c.sample.length ? `, e.g. ${c.sample[0]}` : ''}`);
+  // One wake-up in the window is a one-off (V8's memory reducer runs a late GC now and then); polling is several.
+  emit({ figure: `idle system calls per second: ${d.name}`, ours: `${fmt(c.perSecond)} (${c.bursts} wake-ups)`, base: `${fmt(base.perSecond)} (${base.bursts} wake-ups, bare node)`, target: '0 per second (no polling timers)', ok: c.bursts <= 1, note: `strace -f, ${WINDOW_S} s window after ${SETTLE_MS / 1000} s; one wake-up allowed for a late GC` });
 });

@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, fmt, quick } from './lib.js';
+import { ROOT, fmt, program, quick } from './lib.js';
 
 const here = import.meta.dirname;
 const args = process.argv.slice(2);
@@ -79,6 +79,7 @@ side by side in the same run, so a busy machine moves both.
 - commit: ${commit}
 - machine: ${cpu.length} x ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${release()}, Node ${process.version}
 - load average (1 min) at start / end: ${load0.toFixed(2)} / ${load1.toFixed(2)}${loaded ? ' — **a loaded machine: absolute figures are noisy, ratios less so**' : ''}
+- build of the daemons measured: ${program('hvguestd').build}
 - mode: ${quick ? 'quick (smoke) figures' : 'full'}${failed.length ? `\n- benchmarks that failed to run: ${failed.join(', ')}` : ''}
 
 ${md}
