@@ -123,7 +123,8 @@ describe('help and README agree', () => {
 
   for (const [daemon, next] of [
     ['hv_kvp_daemon', '### hv_vss_daemon'],
-    ['hv_vss_daemon', '### hvctl kvp'],
+    ['hv_vss_daemon', '### hvguestd'],
+    ['hvguestd', '### hvctl kvp'],
   ] as const) {
     it(`${daemon}: every option in -h is in its README section`, async () => {
       const r = await run(bin(daemon), ['-h']);

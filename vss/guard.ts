@@ -12,7 +12,7 @@ export interface GuardLike {
   arm(list: readonly string[]): Promise<void>;
   /** Tell the guard nothing is frozen (best effort, does not wait). */
   disarm(): void;
-  /** Stop the guard (it thaws its list, which is empty after disarm). */
+  /** Stop the guard (it thaws its list, which is empty after disarm); a later arm() starts a new one. */
   close(): void;
   pid(): number | undefined;
 }
@@ -65,7 +65,9 @@ export function createGuard(opts: { script?: string; timeoutMs?: number } = {}):
     c.stdout!.on('data', onData);
     c.stdin!.on('error', () => {});
     c.on('exit', () => {
-      if (child === c) child = undefined;
+      // A guard that close() let go may exit after its successor started: its end is not the successor's.
+      if (child !== c) return;
+      child = undefined;
       for (const w of waiters.splice(0)) w.reject?.(new Error('the freeze guard exited'));
     });
     await waitLine('ready', 'start');
@@ -88,7 +90,14 @@ export function createGuard(opts: { script?: string; timeoutMs?: number } = {}):
       }
     },
     close() {
-      if (alive()) child!.stdin!.end();
+      if (!alive()) return;
+      // Let it go (it thaws its list, empty after disarm, and exits); the next arm() starts a new one.
+      const c = child!;
+      c.stdout!.off('data', onData);
+      c.stdin!.end();
+      child = undefined;
+      waiters = [];
+      out = '';
     },
     pid: () => (alive() ? child!.pid : undefined),
   };

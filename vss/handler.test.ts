@@ -9,6 +9,7 @@ import { HV_E_FAIL, HV_S_OK } from '../common/wire/constants.js';
 import type { Freezer } from './freezer.js';
 import type { GuardLike } from './guard.js';
 import { createVssHandler } from './handler.js';
+import { createFreezeGate } from '../common/freeze-gate.js';
 
 function world(opts: { failOn?: string } = {}) {
   const events: string[] = [];
@@ -41,7 +42,7 @@ function world(opts: { failOn?: string } = {}) {
   const guard: GuardLike = {
     arm: async (l) => void events.push(`guard ${l.join(',')}`),
     disarm: () => void events.push('guard disarm'),
-    close: () => {},
+    close: () => void events.push('guard close'),
     pid: () => 1,
   };
   const dir = mkdtempSync(join(tmpdir(), 'vss-handler-'));
@@ -77,6 +78,37 @@ describe('VSS handler', () => {
     expect(after).toContain('log file systems frozen');
     expect(after.indexOf('log while frozen')).toBeLessThan(after.indexOf('log file systems thawed'));
     expect(existsSync(w.stateFile)).toBe(false);
+  });
+
+  it('CHECK starts the guard and the thaw leaves it running; the freeze gate is closed from before the freeze until the thaw', async () => {
+    const w = world();
+    dirs.push(w.dir);
+    const gate = createFreezeGate();
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, gate, stateFile: w.stateFile, watchdogMs: 60000 });
+    expect(await h.handle({ kind: 'check', op: 2 })).toEqual({ status: HV_S_OK });
+    expect(w.events).toContain('guard ');
+    // Work already inside the gate finishes before the first FIFREEZE.
+    let release!: () => void;
+    const inFlight = gate.during(() => new Promise<void>((r) => (release = () => (w.events.push('kvp in flight done'), r()))));
+    const frz = h.handle({ kind: 'freeze', op: 5 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.events).not.toContain('freeze /b');
+    release();
+    await inFlight;
+    expect(await frz).toEqual({ status: HV_S_OK });
+    expect(w.events.indexOf('kvp in flight done')).toBeLessThan(w.events.indexOf('freeze /b'));
+    expect(gate.closed).toBe(true);
+    // Work that arrives while frozen waits for the thaw.
+    const later = gate.during(() => void w.events.push('kvp after thaw'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.events).not.toContain('kvp after thaw');
+    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
+    await later;
+    const after = w.events.slice(w.events.indexOf('freeze /a') + 1);
+    expect(after.slice(0, 3)).toEqual(['thaw /a', 'thaw /b', 'guard disarm']);
+    expect(after).not.toContain('guard close');
+    expect(after.indexOf('kvp after thaw')).toBeGreaterThan(after.indexOf('guard disarm'));
+    expect(gate.closed).toBe(false);
   });
 
   it('a failing freeze: rollback by the freezer, failure to the host, logs released, state removed', async () => {

@@ -31,6 +31,7 @@ const rows = [
 ];
 const base = rows[0].ns;
 for (const r of rows) console.log(`${r.label.padEnd(56)} ${r.ns.toFixed(1).padStart(8)} ns/call  ${(r.ns / base).toFixed(2)}x`);
+process.stdout.write(`BENCH-ROW ${JSON.stringify({ figure: 'FFI call overhead: koffi labs()', ours: `${rows[2].ns.toFixed(1)} ns`, base: `${base.toFixed(1)} ns (process.ppid)`, ratio: rows[2].ns / base, target: 'report' })}\n`);
 const before = process.memoryUsage().rss;
 for (let i = 0; i < N; i++) pollFn(empty, 0, 0);
 const after = process.memoryUsage().rss;

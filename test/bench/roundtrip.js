@@ -68,3 +68,7 @@ for (const r of rows) {
   const base = rows.find((x) => x.flavor === r.flavor && x.how.includes('baseline'));
   console.log(`${r.flavor.padEnd(8)} ${r.how.padEnd(45)} median ${r.median.toFixed(1).padStart(7)}  p99 ${r.p99.toFixed(1).padStart(7)}  ${(r.median / base.median).toFixed(2)}x`);
 }
+for (const r of rows.filter((x) => !x.how.includes('baseline'))) {
+  const base = rows.find((x) => x.flavor === r.flavor && x.how.includes('baseline'));
+  process.stdout.write(`BENCH-ROW ${JSON.stringify({ figure: `KVP GET round trip, daemon process over the socket, ${r.flavor}`, ours: `${r.median.toFixed(1)} us; p99 ${r.p99.toFixed(1)}`, base: `${base.median.toFixed(1)} us (same loop in process)`, ratio: r.median / base.median, target: 'report', note: `${N} requests, echo handler` })}\n`);
+}

@@ -45,3 +45,4 @@ rmSync(dir, { recursive: true, force: true });
 console.log(`SIGTERM to exit, median of ${RUNS} (ms)`);
 console.log(`bare node, exits on SIGTERM (baseline)        ${median(base).toFixed(1).padStart(7)}  1.00x`);
 console.log(`daemon waiting on its device (abort + close)  ${median(daemon).toFixed(1).padStart(7)}  ${(median(daemon) / median(base)).toFixed(2)}x`);
+process.stdout.write(`BENCH-ROW ${JSON.stringify({ figure: 'SIGTERM to exit (echo daemon on its device)', ours: `${median(daemon).toFixed(1)} ms`, base: `${median(base).toFixed(1)} ms (bare node)`, ratio: median(daemon) / median(base), target: 'report', note: `median of ${RUNS}` })}\n`);

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// KVP request service time and disk writes per SET at growing pool sizes:
+// hv_kvp_daemon against Debian's C hv_kvp_daemon, side by side on the same
+// kind of simulated device node (a FUSE file that behaves like
+// /dev/vmbus/hv_kvp; the C daemon sees it there through a private mount
+// namespace, test/lib/c-daemon.ts). Pool 0 is filled with N records before
+// each daemon starts; the host then GETs and SETs existing keys and
+// ENUMERATEs existing indexes at random, timing each request from the
+// host's send to the reply. Bytes per SET: strace -f -y on the daemon
+// sums what write/pwrite calls put into pool and journal files.
+// Without root or FUSE, only our daemon runs (socket transport) and the C
+// column reads n/a.
+// Usage: npm run build && node test/bench/kvp-service.js [--quick]
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dist, emit, fmt, have, median, program, quantile, quick, sleep, startDaemon, until, writePool } from './lib.js';
+
+const { createSimulator } = await dist('sim/simulator.js');
+const { SocketServer } = await dist('sim/socket-server.js');
+const { FuseServer, fuseUnavailable } = await dist('sim/fuse-server.js');
+const { cKvpDaemonUnavailable, startCKvpDaemon } = await dist('test/lib/c-daemon.js');
+
+const SIZES = quick ? [10, 1000] : [10, 1000, 10000, 100000];
+const OPS = ['get', 'set', 'enum'];
+/** Requests per operation: fewer where a request costs a whole-file rewrite (the C daemon at large pools). */
+const count = (impl, size) => (quick ? 20 : impl === 'c' && size >= 100000 ? 6 : impl === 'c' && size >= 10000 ? 40 : 300);
+const SET_SAMPLES = quick ? 5 : 10;
+/** Target for ours / C (median), per pool size; the 10,000 target is "5x faster". */
+const TARGET = { 10: { max: 2, text: '<= 2x C' }, 1000: { max: 1, text: '<= 1x C' }, 10000: { max: 0.2, text: '<= 0.2x C (5x faster)' } };
+
+const fuseWhy = fuseUnavailable();
+const cWhy = fuseWhy ?? cKvpDaemonUnavailable();
+const haveStrace = await have('strace', ['-V']);
+const transport = fuseWhy ? 'socket' : 'fuse';
+console.log(`transport: ${transport}${fuseWhy ? ` (FUSE: ${fuseWhy})` : ''}; C daemon: ${cWhy ? `skipped (${cWhy})` : 'yes'}`);
+
+/** A simulator with its nodes served on the chosen transport in a fresh directory. */
+async function simulator() {
+  const host = createSimulator({ flavor: 'linux' });
+  const dir = mkdtempSync(join(tmpdir(), 'hvguest-bench-kvp-'));
+  const nodes = join(dir, 'dev');
+  mkdirSync(nodes);
+  const server = fuseWhy ? new SocketServer(nodes, host.nodes) : new FuseServer(nodes, host.nodes, { controlTarget: join(dir, 'no-control') });
+  await server.start();
+  return {
+    host,
+    dir,
+    node: join(nodes, 'vmbus/hv_kvp'),
+    async close() {
+      await server.stop();
+      host.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Start `impl` ('ours' or 'c') on a fresh simulator with pool 0 holding `size` records. */
+async function start(impl, size) {
+  const sim = await simulator();
+  const pool = join(sim.dir, 'pool');
+  mkdirSync(pool);
+  writePool(join(pool, '.kvp_pool_0'), size);
+  let proc;
+  if (impl === 'ours') {
+    proc = await startDaemon(sim.host, [...program('hv_kvp_daemon').args, '-n', '--flavor', 'linux', '--device', sim.node, '--pool-dir', pool], ['kvp']);
+  } else {
+    const c = startCKvpDaemon({ node: sim.node, poolDir: pool });
+    let gone;
+    c.exited.then((x) => (gone = x));
+    await until(() => gone !== undefined || sim.host.status().kvp.registered, 20000, 'the C daemon to register');
+    if (gone !== undefined) throw new Error(`the C daemon exited (${gone}): ${c.stderr()}`);
+    proc = { pid: c.pid, stop: () => c.stop() };
+  }
+  return {
+    sim,
+    pid: proc.pid,
+    async close() {
+      await proc.stop();
+      await sim.close();
+    },
+  };
+}
+
+const rnd = (n) => Math.floor(Math.random() * n);
+const request = (op, size, i) =>
+  op === 'get' ? { op: 'get', pool: 0, key: `key${rnd(size)}` } : op === 'set' ? { op: 'set', pool: 0, key: `key${rnd(size)}`, value: `new value ${i}` } : { op: 'enum', pool: 0, index: rnd(size) };
+
+/** Service times (ms) of `n` requests of `op`. */
+async function timeOp(host, op, size, n) {
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await host.kvp(request(op, size, i));
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (r.status !== 0) throw new Error(`${op} at ${size} records: ${r.statusName ?? r.outcome}`);
+  }
+  return { median: median(ms), p99: quantile(ms, 0.99), n };
+}
+
+/** Bytes the daemon writes into pool and journal files per SET of an existing key (strace -f -y). */
+async function bytesPerSet(d, size) {
+  const file = join(tmpdir(), `hvguest-bench-strace-${d.pid}.txt`);
+  const s = spawn('strace', ['-f', '-y', '-qq', '-e', 'trace=write,pwrite64,writev,pwritev,pwritev2', '-o', file, '-p', String(d.pid)], { stdio: 'ignore' });
+  const exited = new Promise((r) => s.on('exit', r));
+  await sleep(500); // attached
+  for (let i = 0; i < SET_SAMPLES; i++) await d.sim.host.kvp(request('set', size, i));
+  await sleep(100);
+  s.kill('SIGINT');
+  await exited;
+  let bytes = 0;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\d+\s+\w+\(\d+<([^>]*)>.*\)\s+=\s+(\d+)/.exec(line);
+    if (m && /kvp_pool_|hvguest_journal_/.test(m[1])) bytes += Number(m[2]);
+  }
+  rmSync(file, { force: true });
+  return bytes / SET_SAMPLES;
+}
+
+const results = {};
+const impls = cWhy ? ['ours'] : ['ours', 'c'];
+for (const size of SIZES) {
+  for (const impl of impls) {
+    const d = await start(impl, size);
+    try {
+      for (const op of OPS) await timeOp(d.sim.host, op, size, quick ? 3 : 10); // warm up
+      const r = {};
+      for (const op of OPS) r[op] = await timeOp(d.sim.host, op, size, count(impl, size));
+      r.bytes = haveStrace ? await bytesPerSet(d, size) : undefined;
+      results[`${impl}:${size}`] = r;
+    } finally {
+      await d.close();
+    }
+  }
+}
+
+const num = (n) => n.toLocaleString('en-US');
+console.log(`KVP service time, host send to reply (ms), median / p99; transport ${transport}`);
+for (const size of SIZES) {
+  for (const op of OPS) {
+    const o = results[`ours:${size}`][op];
+    const c = results[`c:${size}`]?.[op];
+    const ratio = c ? o.median / c.median : undefined;
+    console.log(
+      `  ${num(size).padStart(7)} records ${op.padEnd(4)}  ours ${fmt(o.median, 3).padStart(8)} / ${fmt(o.p99, 3).padStart(8)}   C ${c ? `${fmt(c.median, 3).padStart(8)} / ${fmt(c.p99, 3).padStart(8)}` : '     n/a'}   ${ratio ? `${fmt(ratio, 2)}x` : ''}`,
+    );
+    const t = TARGET[size];
+    emit({
+      figure: `KVP ${op.toUpperCase()}, ${num(size)} records (median; p99)`,
+      ours: `${fmt(o.median, 3)} ms; ${fmt(o.p99, 3)}`,
+      base: c ? `C ${fmt(c.median, 3)} ms; ${fmt(c.p99, 3)}` : 'n/a',
+      ratio,
+      target: t?.text ?? 'report',
+      ok: t && ratio !== undefined ? ratio <= t.max : undefined,
+      note: `${o.n}${c ? ` / ${c.n}` : ''} requests, ${transport}${cWhy ? `; C daemon skipped: ${cWhy}` : ''}`,
+    });
+  }
+}
+if (haveStrace) {
+  console.log('bytes written to pool and journal files per SET of an existing key');
+  // O(1): bounded by a constant number of records whatever the pool size (ours: the record, and the journal's before and after images).
+  const BOUND = 4 * 2560;
+  for (const size of SIZES) {
+    const o = results[`ours:${size}`].bytes;
+    const c = results[`c:${size}`]?.bytes;
+    console.log(`  ${num(size).padStart(7)} records  ours ${fmt(o, 0).padStart(10)}   C ${c === undefined ? 'n/a' : fmt(c, 0).padStart(12)}`);
+    emit({
+      figure: `bytes written per SET, ${num(size)} records`,
+      ours: `${fmt(o, 0)} B`,
+      base: c === undefined ? 'n/a' : `C ${fmt(c, 0)} B`,
+      ratio: c ? o / c : undefined,
+      target: `O(1) in pool size (<= ${BOUND} B)`,
+      ok: o <= BOUND,
+      note: `strace -f -y, mean of ${SET_SAMPLES} SETs`,
+    });
+  }
+} else emit({ figure: 'bytes written per SET', ours: 'n/a', base: 'n/a', target: 'O(1) in pool size', note: 'strace not installed' });
