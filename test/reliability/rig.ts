@@ -33,7 +33,7 @@ export interface Rig {
   helperDir: string;
   sim: Proc;
   /** Start hv_kvp_daemon -n on the simulator (extra arguments appended); waits until it registered. */
-  kvp(extra?: string[], opts?: { wait?: boolean; env?: NodeJS.ProcessEnv }): Promise<Proc>;
+  kvp(extra?: string[], opts?: { wait?: boolean; env?: NodeJS.ProcessEnv; wrap?: string[] }): Promise<Proc>;
   /** Start hv_vss_daemon -n --dry-run on the simulator; waits until it registered. */
   vss(extra?: string[]): Promise<Proc>;
   /** One host request through the control socket; throws when the simulator reports an error. */
@@ -76,9 +76,10 @@ export async function createRig(flavor: Flavor, simArgs: string[] = []): Promise
     host,
     registered,
     async kvp(extra = [], opts = {}) {
+      const [cmd, ...pre] = [...(opts.wrap ?? []), bin('hv_kvp_daemon')];
       const d = start(
-        bin('hv_kvp_daemon'),
-        ['-n', '--flavor', flavor, '--device', join(simDir, KVP_NODE[flavor]), '--pool-dir', poolDir, '--helper-dir', helperDir, '--config-dir', join(tmp.dir, 'cfg'), ...extra],
+        cmd!,
+        [...pre, '-n', '--flavor', flavor, '--device', join(simDir, KVP_NODE[flavor]), '--pool-dir', poolDir, '--helper-dir', helperDir, '--config-dir', join(tmp.dir, 'cfg'), ...extra],
         opts.env ?? {},
       );
       if (opts.wait ?? true) await Promise.race([registered('kvp'), d.exited.then((c) => Promise.reject(new Error(`hv_kvp_daemon exited ${c}: ${d.stderr()}`)))]);
