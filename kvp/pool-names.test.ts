@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../test/lib/procs.js';
 import { openPoolStore } from './pool-store.js';
@@ -68,5 +68,29 @@ describe('pool file names that are not regular files', () => {
     symlinkSync(target, join(dir, journalFileName(0)));
     expect(() => openPoolStore({ dir, flavor: 'linux' })).toThrow(/ELOOP/);
     expect(readFileSync(target, 'utf8')).toBe('precious');
+  });
+});
+
+describe('pool directory permissions', () => {
+  let tmp: { dir: string; remove: () => void };
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  it.each([0o777, 0o1777, 0o757])('a world-writable pool directory (mode %o) is refused with EPERM naming the directory and the mode', (mode) => {
+    const dir = join(tmp.dir, 'pool');
+    mkdirSync(dir);
+    chmodSync(dir, mode);
+    expect(() => openPoolStore({ dir, flavor: 'linux' })).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringContaining(`${dir} is world-writable (mode ${mode.toString(8).padStart(4, '0')})`) }));
+    // hvctl's read-only view is not refused: it only reads.
+    openPoolStore({ dir, flavor: 'linux', readOnly: true }).close();
+  });
+
+  it('group-writable is left alone (a site may run a writer group)', () => {
+    const dir = join(tmp.dir, 'pool');
+    mkdirSync(dir);
+    chmodSync(dir, 0o775);
+    openPoolStore({ dir, flavor: 'linux' }).close();
   });
 });
