@@ -81,7 +81,8 @@ describe('hv_kvp_daemon: kill -9 during SETs and DELETEs loses no acknowledged c
         const key = `k${(trial * 7 + i * 3) % 40}`;
         const o: Op = Math.random() < 0.33 ? { op: 'delete', key } : { op: 'set', key, value: `t${trial}-i${i}` };
         inFlight = o;
-        const r = await controlRequest(simDir, { cmd: 'kvp', req: { op: o.op, pool: 0, key, ...(o.op === 'set' ? { value: o.value } : {}) }, opts: { waitForDaemonMs: 5000 } });
+        const req = o.op === 'set' ? { op: 'set' as const, pool: 0, key, value: o.value } : { op: 'delete' as const, pool: 0, key };
+        const r = await controlRequest(simDir, { cmd: 'kvp', req, opts: { waitForDaemonMs: 5000 } });
         const res = r.ok ? (r.result as { status?: number; outcome?: string }) : undefined;
         if (res?.outcome === 'answered' && (res.status === HV_S_OK || (o.op === 'delete' && res.status === HV_S_CONT))) {
           acked = apply(acked, o);
