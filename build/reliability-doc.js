@@ -50,13 +50,15 @@ const git = (...a) => {
     return '?';
   }
 };
-const commit = git('rev-parse', '--short=12', 'HEAD');
-const dirty = git('status', '--porcelain', '--untracked-files=no') !== '' ? ' (with uncommitted changes)' : '';
+// Rows name the commit they ran on (test/reliability/lib.ts; "+" = with uncommitted changes); older rows fall back to HEAD now.
+const head = git('rev-parse', '--short=12', 'HEAD');
+const commits = new Map();
+for (const r of byTest.values()) commits.set(r.commit ?? `${head} (rendering time)`, (commits.get(r.commit ?? `${head} (rendering time)`) ?? 0) + 1);
 const times = list.map((r) => r.at).sort();
 const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 const table = [
-  `Run: ${want}, ${times[0]} to ${times[times.length - 1]}, commit ${commit}${dirty}, ${list.length} results.`,
+  `Run: ${want}, ${times[0]} to ${times[times.length - 1]}, ${list.length} results; commit ${[...commits].map(([c, n]) => `${c} (${n} rows)`).join(', ')}.`,
   '',
   '| # | Test | Load | Faults injected | Result |',
   '|---|---|---|---|---|',

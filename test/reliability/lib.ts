@@ -9,6 +9,7 @@
  * build/reliability-doc.js turns the lines of a full run into the table
  * in docs/reliability.md.
  */
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ROOT } from '../lib/procs.js';
@@ -33,10 +34,24 @@ export interface ResultRow {
 
 const OUT = process.env.HVGUEST_RELIABILITY_OUT ?? join(ROOT, '.reliability', 'results.jsonl');
 
-/** Append a result row (with the run size and time) for the report. */
+let commit: string | undefined;
+/** The commit under test (with "+" when tracked files differ from it). */
+function headCommit(): string {
+  if (commit === undefined) {
+    try {
+      const git = (...a: string[]) => execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' }).trim();
+      commit = git('rev-parse', '--short=12', 'HEAD') + (git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!docs/reliability.md') ? '+' : '');
+    } catch {
+      commit = '?';
+    }
+  }
+  return commit;
+}
+
+/** Append a result row (with the run size, time and commit) for the report. */
 export function report(row: ResultRow): void {
   mkdirSync(dirname(OUT), { recursive: true });
-  appendFileSync(OUT, JSON.stringify({ ...row, run: FULL ? 'full' : 'short', at: new Date().toISOString() }) + '\n');
+  appendFileSync(OUT, JSON.stringify({ ...row, run: FULL ? 'full' : 'short', at: new Date().toISOString(), commit: headCommit() }) + '\n');
 }
 
 /** Percentile (0-100) of a list of numbers, nearest rank. */
