@@ -55,7 +55,8 @@ stderr with -n; between freeze and thaw they are held in memory.
 ${vssSafetyText('vss-')}
 Exit status: 0 stopped by SIGTERM/SIGINT/SIGHUP; ${EX_USAGE} usage error (also
 both services disabled); ${EX_UNAVAILABLE} a device is missing (driver not loaded, or
-not a Hyper-V guest); ${EX_CANTCREAT} pool directory or pidfile cannot be created;
+not a Hyper-V guest); ${EX_CANTCREAT} pool directory or pidfile cannot be created, or the pool
+directory is world-writable (refused);
 ${EX_TEMPFAIL} another instance is running; ${EX_NOPERM} permission denied (run as
 root); ${EX_SOFTWARE} internal error; 1 other errors.`,
   );

@@ -32,7 +32,8 @@ Without -n the daemon detaches; the command returns 0 once the daemon has
 registered with the device. Logs go to syslog when detached, to stderr with -n.
 Exit status: 0 stopped by SIGTERM/SIGINT/SIGHUP; ${EX_USAGE} usage error;
 ${EX_UNAVAILABLE} no KVP device (driver not loaded, or not a Hyper-V guest);
-${EX_CANTCREAT} pool directory or pidfile cannot be created; ${EX_TEMPFAIL} another
+${EX_CANTCREAT} pool directory or pidfile cannot be created, or the pool directory
+is world-writable (refused); ${EX_TEMPFAIL} another
 instance is running; ${EX_NOPERM} permission denied (run as root);
 ${EX_SOFTWARE} internal error (also: the detached daemon did not report); 1 other errors.`,
   );

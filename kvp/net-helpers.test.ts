@@ -17,7 +17,7 @@ describe('dnsServers / dhcpEnabled', () => {
     const calls: string[] = [];
     const run: Runner = async (file, args) => {
       calls.push([file, ...args].join(' '));
-      return result({ stdout: 'Enabled\n' });
+      return result({ stdout: [file, ...args].join(' ').includes('dns') ? '10.0.0.2\n' : 'Enabled\n' });
     };
     await dnsServers(run, 'freebsd', '/usr/local/libexec/hyperv', 'hn0', 100);
     await dhcpEnabled(run, 'freebsd', '/usr/local/libexec/hyperv', ['lagg0', 'hn0'], 100);
@@ -35,6 +35,12 @@ describe('dnsServers / dhcpEnabled', () => {
     expect(await dhcpEnabled(fixed({ stdout: 'Enabled (NetworkManager)\n' }), 'linux', '/h', ['eth0'], 100)).toBe(true);
     expect(await dhcpEnabled(fixed({ stdout: 'Disabled\nEnabled\n' }), 'linux', '/h', ['eth0'], 100)).toBe(false);
     expect(await dhcpEnabled(fixed({ stdout: ' Enabled\n' }), 'linux', '/h', ['eth0'], 100)).toBe(false);
+  });
+
+  it('DNS: only lines that are IP addresses reach the host; output with none is an error', async () => {
+    expect(await dnsServers(fixed({ stdout: '10.0.0.2\n$(id)\n\u00ff\u00fe\nfe80::1%eth0\nnameserver 1.1.1.1\n2001:db8::53' }), 'linux', '/h', 'eth0', 100)).toEqual(['10.0.0.2', 'fe80::1%eth0', '2001:db8::53']);
+    await expect(dnsServers(fixed({ stdout: 'garbage; rm -rf /\n' }), 'linux', '/h', 'eth0', 100)).rejects.toThrow(/no address in its output/);
+    expect(await dnsServers(fixed({ stdout: '' }), 'linux', '/h', 'eth0', 100)).toEqual([]);
   });
 
   it('use output despite a non-zero status, and fail on no output, a timeout or a missing helper', async () => {

@@ -11,6 +11,7 @@
  * Each runs once per request (pitfalls L6, F28), through the Runner: argv
  * only, absolute paths, a timeout.
  */
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { RunResult, Runner } from '../common/os/run.js';
 import type { Flavor } from '../common/wire/constants.js';
@@ -35,10 +36,18 @@ async function runHelper(run: Runner, flavor: Flavor, helperDir: string, name: s
   return r;
 }
 
-/** DNS servers from hv_get_dns_info, one per output line, as the helper printed them. */
+/**
+ * DNS servers from hv_get_dns_info, one per output line, as the helper
+ * printed them; lines that are not an IP address (a broken resolv.conf,
+ * binary noise) never reach the host. Throws, naming a sample, when output
+ * had lines but none was an address, so the caller logs it.
+ */
 export async function dnsServers(run: Runner, flavor: Flavor, helperDir: string, ifname: string, timeoutMs: number): Promise<string[]> {
   const r = await runHelper(run, flavor, helperDir, DNS_HELPER, flavor === 'linux' ? [ifname] : [], timeoutMs);
-  return helperLines(r.stdout);
+  const lines = helperLines(r.stdout);
+  const addrs = lines.filter((l) => isIP(l) !== 0);
+  if (addrs.length === 0 && lines.length > 0) throw new Error(`${join(helperDir, DNS_HELPER)}: no address in its output (first line ${JSON.stringify(lines[0]!.slice(0, 60))})`);
+  return addrs;
 }
 
 /**

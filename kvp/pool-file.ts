@@ -80,6 +80,9 @@ const CHUNK_RECORDS = 400;
 // A file whose times are this close to "now" may still change without its mtime/ctime changing (timestamp granularity).
 const RACY_MS = 100;
 const RACY_MS_COARSE = 2000;
+/** open() failures that concern only what sits under the pool file's name (a symlink: ELOOP on Linux, EMLINK on FreeBSD). */
+const UNUSABLE_NAME = new Set(['ELOOP', 'EMLINK', 'EISDIR', 'EFTYPE', 'ENXIO', 'EOPNOTSUPP']);
+
 /** Above this many records a pool is reported once (growth is unbounded unless writers truncate, P23). */
 export const POOL_WARN_RECORDS = 50_000;
 
@@ -97,7 +100,14 @@ export class PoolFile {
 
   constructor(private readonly o: PoolFileOptions) {
     this.path = join(o.dir, poolFileName(o.pool));
-    this.open();
+    try {
+      this.open();
+    } catch (e) {
+      // A bad name for this one pool (symlink, directory, FIFO) must not keep the daemon from serving the
+      // others: the pool stays closed, and each of its operations tries again and fails with this reason.
+      if (o.readOnly || !UNUSABLE_NAME.has(codeOf(e))) throw e;
+      o.log?.error({ op: 'open', pool: o.pool, file: this.path, errno: codeOf(e) }, `pool file unusable, its requests will fail until it is fixed: ${e instanceof Error ? e.message : String(e)}`);
+    }
     try {
       this.journal = new Journal(o.fs, join(o.dir, journalFileName(o.pool)), o.readOnly);
     } catch (e) {
@@ -110,12 +120,17 @@ export class PoolFile {
     return (this.o.now ?? Date.now)();
   }
 
-  /** Open (or, writable, create mode 0644 whatever the umask) the pool file. */
+  /**
+   * Open (or, writable, create mode 0644 whatever the umask) the pool file.
+   * Never through a symbolic link, and only a regular file: anything else
+   * under the name is refused with ELOOP/EMLINK or EFTYPE, and left alone.
+   */
   private open(): void {
     const { fs } = this.o;
+    const safe = O.NOFOLLOW | O.NONBLOCK;
     if (this.o.readOnly) {
       try {
-        this.fd = fs.open(this.path, O.RDONLY, 0);
+        this.fd = this.regular(fs.open(this.path, O.RDONLY | safe, 0));
       } catch (e) {
         if (codeOf(e) !== 'ENOENT') throw e;
         this.fd = undefined;
@@ -123,13 +138,21 @@ export class PoolFile {
       return;
     }
     try {
-      this.fd = fs.open(this.path, O.RDWR | O.CREAT | O.EXCL, 0o644);
+      this.fd = fs.open(this.path, O.RDWR | O.CREAT | O.EXCL | safe, 0o644);
       // We created it: make it 0644 exactly (Microsoft's tests check it, P13); existing files keep their mode.
       fs.fchmod(this.fd, 0o644);
     } catch (e) {
       if (codeOf(e) !== 'EEXIST') throw e;
-      this.fd = fs.open(this.path, O.RDWR, 0);
+      this.fd = this.regular(fs.open(this.path, O.RDWR | safe, 0));
     }
+  }
+
+  /** `fd` when it is a regular file; otherwise closed, and an EFTYPE error naming the file. */
+  private regular(fd: number): number {
+    const type = this.o.fs.fstat(fd).mode & 0o170000;
+    if (type === 0o100000) return fd;
+    this.o.fs.close(fd);
+    throw Object.assign(new Error(`${this.path} is not a regular file (type ${type.toString(8)}); refusing to use it as a pool file`), { code: 'EFTYPE' });
   }
 
   private closeFd(): void {

@@ -47,6 +47,10 @@ export const O = {
   WRONLY: fs.constants.O_WRONLY,
   CREAT: fs.constants.O_CREAT,
   EXCL: fs.constants.O_EXCL,
+  /** Refuse a symbolic link in the last path component (ELOOP on Linux, EMLINK on FreeBSD): nothing is written through one. */
+  NOFOLLOW: fs.constants.O_NOFOLLOW,
+  /** So that a FIFO or device planted under a pool name cannot block open(2). No effect on regular files. */
+  NONBLOCK: fs.constants.O_NONBLOCK,
 };
 
 function toStat(s: fs.BigIntStats): FileStat {

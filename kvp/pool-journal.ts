@@ -170,7 +170,7 @@ export class Journal {
     // Only open here: initialising the header happens under the pool's lock (generation()), since
     // another process may be writing its first entry into a journal it has just created.
     try {
-      this.fd = this.fs.open(this.path, this.readOnly ? O.RDONLY : O.RDWR | O.CREAT, 0o644);
+      this.fd = this.fs.open(this.path, (this.readOnly ? O.RDONLY : O.RDWR | O.CREAT) | O.NOFOLLOW | O.NONBLOCK, 0o644);
     } catch (e) {
       if (!this.readOnly || (e as { code?: string }).code !== 'ENOENT') throw e;
       this.fd = undefined;

@@ -7,7 +7,8 @@
  * flavors, exactly, whatever the umask. The FreeBSD C daemon's 0604 for
  * the directory lacks the search bit (pitfall F17) and is not copied.
  * Existing directories and files keep their modes; an existing directory
- * that others may read but not search is reported, not changed.
+ * that others may read but not search is reported, not changed, and a
+ * world-writable one is refused (EPERM): any user could replace the files.
  *
  * The lock policy follows the running OS, not the flavor: the syscall
  * numbers and the flock/fcntl interplay belong to the kernel we run on.
@@ -74,6 +75,11 @@ function ensureDir(fs: PoolFs, dir: string, mode: number, log: Logger | undefine
   const st = fs.stat(dir);
   if (st === undefined) throw Object.assign(new Error('vanished after mkdir'), { code: 'ENOENT' });
   if ((st.mode & 0o170000) !== 0o040000) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  if ((st.mode & 0o002) !== 0) {
+    // Anyone could plant or swap pool files (or the journal) here; refuse rather than serve the host from them.
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw Object.assign(new Error(`pool directory ${dir} is world-writable (mode ${mode}); refusing to use it (chmod o-w ${dir})`), { code: 'EPERM' });
+  }
   if ((st.mode & 0o004) !== 0 && (st.mode & 0o001) === 0) {
     log?.warn({ op: 'open', dir, mode: (st.mode & 0o7777).toString(8) }, 'pool directory is readable but not searchable by others (the C daemon created it 0604); left as is, chmod 755 to let unprivileged readers in');
   }

@@ -60,6 +60,16 @@ export function createKvpService(o: KvpServiceOpts, log: Logger, gate?: FreezeGa
       } catch (e) {
         throw new StartupError(`cannot open the pools in ${poolDir}: ${e instanceof Error ? e.message : String(e)}`, EX_CANTCREAT);
       }
+      // Load every pool before registering, so no request after a start pays for reading a large pool
+      // (the FreeBSD kernel gives a request 5 s), and report their sizes (pitfall P23).
+      for (let pool = 0; pool < 5; pool++) {
+        try {
+          const i = store.info(pool);
+          log.info({ op: 'open', pool, records: i.records, bytes: i.bytes, ...(i.unusable ? { unusable: i.unusable } : {}) }, 'pool loaded');
+        } catch (e) {
+          log.error({ op: 'open', pool }, `pool ${pool} unusable: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
       try {
         let version: string | undefined;
         const ipCtx = { flavor: o.flavor, helperDir: o.helperDir ?? paths.helperDir, configDir: o.configDir ?? paths.configDir, run: runProgram };

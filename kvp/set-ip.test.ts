@@ -102,7 +102,7 @@ describe('setIpInfo on Linux', () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]!.file).toBe('/usr/libexec/hypervkvpd/hv_set_ifconfig');
     expect(calls[0]!.args).toEqual([ifcfg, keyfile]);
-    expect(calls[0]!.opts).toEqual({ timeoutMs: 60_000, maxOutput: 16 * 1024 });
+    expect(calls[0]!.opts).toEqual({ timeoutMs: 25_000, maxOutput: 16 * 1024 });
     expect(calls[0]!.seen[ifcfg]).toBe(
       `${HEADER}HWADDR=00:15:5D:0A:0B:0C\nDEVICE=eth0\nBOOTPROTO=none\nIPADDR0=10.0.0.5\nNETMASK0=255.255.255.0\nGATEWAY=10.0.0.1\nDNS1=10.0.0.2\nDNS2=10.0.0.3\n`,
     );
@@ -196,7 +196,7 @@ describe('helper result', () => {
   it.each<[string, RunResult, RegExp]>([
     ['exit 1', fail({ code: 1, stderr: 'hv_set_ifconfig: eth0: no such interface\n' }), /exit status 1: "hv_set_ifconfig: eth0: no such interface"$/],
     ['exit 2, message on stdout', fail({ code: 2, stdout: 'first\nlast line\n' }), /exit status 2: "last line"$/],
-    ['timeout', fail({ code: null, signal: 'SIGKILL', timedOut: true }), /no result within 60000 ms; killed$/],
+    ['timeout', fail({ code: null, signal: 'SIGKILL', timedOut: true }), /no result within 25000 ms; killed$/],
     ['missing helper', fail({ code: null, error: 'ENOENT' }), /could not run \(ENOENT\)$/],
     ['not executable', fail({ code: null, error: 'EACCES' }), /could not run \(EACCES\)$/],
     ['killed', fail({ code: null, signal: 'SIGTERM' }), /killed by SIGTERM$/],

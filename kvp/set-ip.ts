@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { IpContext, SetIpRequest } from './types.js';
 import type { RunResult } from '../common/os/run.js';
 import type { Logger } from '../common/log.js';
-import { HV_E_FAIL, HV_GUID_NOTFOUND, HV_INVALIDARG, HV_S_OK } from '../common/wire/constants.js';
+import { HV_E_FAIL, HV_GUID_NOTFOUND, HV_INVALIDARG, HV_S_OK, type Flavor } from '../common/wire/constants.js';
 import { isIfName, isMac, normalizeGuid, show, validateSetIp, type ValidSetIp } from './ip-validate.js';
 import { writeConfigFiles, type ConfigFile } from './ifcfg-atomic.js';
 import { IP_DATA_FILE, ipDataText } from './ifcfg-ip-data.js';
@@ -34,7 +34,7 @@ export interface IpSys {
 export interface SetIpContext extends IpContext {
   /** Interface facts; default: /sys/class/net on Linux, sysctl dev.hn + ifconfig -a on FreeBSD. */
   sys?: IpSys;
-  /** Helper time limit (ms); default 60 s. */
+  /** Helper time limit (ms); default HELPER_TIMEOUT_MS of the flavor (below the kernel deadline). */
   helperTimeoutMs?: number;
   /** Extra helper environment (tests point the helper at a fake root with it). */
   helperEnv?: Record<string, string>;
@@ -50,7 +50,12 @@ export interface SetIpResult {
 
 /** The helper's file name inside the helper directory (same on both flavors). */
 export const SET_IFCONFIG = 'hv_set_ifconfig';
-const HELPER_TIMEOUT_MS = 60_000;
+/**
+ * hv_set_ifconfig must finish before the kernel gives up on the request
+ * (FreeBSD 5 s, Linux 30 s; spec/devices.md), or the host never learns the
+ * real outcome (pitfalls F29, P3) and the daemon's late reply is refused.
+ */
+export const HELPER_TIMEOUT_MS: Record<Flavor, number> = { freebsd: 4_000, linux: 25_000 };
 const HELPER_MAX_OUTPUT = 16 * 1024;
 
 /** Interfaces from a Linux sysfs net directory: name, address, device/device_id (VMBus instance GUID). */
@@ -172,7 +177,7 @@ export async function setIpInfo(req: SetIpRequest, ctx: SetIpContext): Promise<S
   }
 
   const helper = join(ctx.helperDir, SET_IFCONFIG);
-  const timeoutMs = ctx.helperTimeoutMs ?? HELPER_TIMEOUT_MS;
+  const timeoutMs = ctx.helperTimeoutMs ?? HELPER_TIMEOUT_MS[ctx.flavor];
   let r: RunResult;
   try {
     r = await ctx.run(helper, paths, { timeoutMs, maxOutput: HELPER_MAX_OUTPUT, ...(ctx.helperEnv ? { env: ctx.helperEnv } : {}) });

@@ -117,21 +117,29 @@ async function loopOnce<Req, Res>(dev: Device, o: ServeOptions<Req, Res>): Promi
     if (!(await dev.waitReadable(o.signal))) continue;
     const raw = await o.protocol.receive(dev);
     if (!raw) continue;
-    const req = o.protocol.decode(raw);
-    let reply: Buffer | undefined;
-    if (req instanceof WireError) {
-      o.log.warn({ op: 'decode', errno: req.code, bytes: raw.length }, `malformed request: ${req.message}`);
-      reply = o.protocol.failure(raw, req);
-    } else {
-      try {
-        reply = o.protocol.encode(await o.handler(req), req, raw);
-      } catch (e) {
-        // A handler bug must not take the daemon down: the host gets a failure status.
-        const err = e instanceof Error ? e : new Error(String(e));
-        o.log.error({ op: 'handler', err }, `request handler failed: ${err.message}`);
-        reply = o.protocol.failure(raw, err);
-      }
-    }
+    const reply = await answer(raw, o);
     if (reply) await o.protocol.send(dev, reply);
+  }
+}
+
+/**
+ * The reply to one received message: decode, handler, encode; a message
+ * that does not decode or a handler that throws gets the protocol's
+ * failure answer (undefined when it has none). Never throws for bad input.
+ * Exported so the reliability suite drives exactly this path at handler level.
+ */
+export async function answer<Req, Res>(raw: Buffer, o: Pick<ServeOptions<Req, Res>, 'protocol' | 'handler' | 'log'>): Promise<Buffer | undefined> {
+  const req = o.protocol.decode(raw);
+  if (req instanceof WireError) {
+    o.log.warn({ op: 'decode', errno: req.code, bytes: raw.length }, `malformed request: ${req.message}`);
+    return o.protocol.failure(raw, req);
+  }
+  try {
+    return o.protocol.encode(await o.handler(req), req, raw);
+  } catch (e) {
+    // A handler bug must not take the daemon down: the host gets a failure status.
+    const err = e instanceof Error ? e : new Error(String(e));
+    o.log.error({ op: 'handler', err }, `request handler failed: ${err.message}`);
+    return o.protocol.failure(raw, err);
   }
 }

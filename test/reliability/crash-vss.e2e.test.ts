@@ -1,6 +1,6 @@
 /**
- * kill -9 of hv_vss_daemon while file systems are frozen, at random
- * moments, repeated: the guard process must thaw every test file system
+ * Item 5, VSS: kill -9 of hv_vss_daemon while file systems are frozen, at random
+ * moments, repeated (10 trials in `npm test`, 100 with HVGUEST_RELIABILITY=full): the guard process must thaw every test file system
  * within 2 s every time (Linux has no kernel auto-thaw). Runs only inside
  * a private mount namespace on loop-mounted ext4 images made for it, with
  * --include and HVGUEST_FREEZE_ALLOW naming exactly those.
@@ -9,14 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bin, run, start, stop, tempDir, type Proc } from './lib/procs.js';
-import { HV_S_OK } from '../common/wire/constants.js';
-import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../vss/testing/loop-namespace.js';
+import { bin, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
+import { HV_S_OK } from '../../common/wire/constants.js';
+import { FULL, percentile, report, size } from './lib.js';
+import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../../vss/testing/loop-namespace.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const skip = realFreezeUnavailable();
-const TRIALS = 50;
-const BUDGET_MS = 60_000;
+const TRIALS = size(10, 100);
+// Short runs stop after this long even if fewer trials fit (the machine is shared); full runs do them all.
+const BUDGET_MS = FULL ? 3_600_000 : 30_000;
 
 describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let tmp: { dir: string; remove: () => void };
@@ -62,6 +64,7 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
     const t0 = Date.now();
     let trials = 0;
     const slow: string[] = [];
+    const writableMs: number[] = [];
     while (trials < TRIALS && Date.now() - t0 < BUDGET_MS) {
       const d = await startDaemon();
       if (trials % 3 === 2) {
@@ -90,6 +93,7 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
       const k = Date.now();
       const codes = await Promise.all(mounts.map((m, i) => ns.runIn(['dd', 'if=/dev/zero', `of=${join(m, `k${trials}-${i}`)}`, 'bs=4096', 'count=1', 'conv=fsync', 'status=none'], 2000)));
       const ms = Date.now() - k;
+      writableMs.push(ms);
       if (codes.some((c) => c !== 0) || ms >= 2000) slow.push(`trial ${trials}: ${JSON.stringify(codes)} after ${ms} ms`);
       expect(slow).toEqual([]);
       trials++;
@@ -99,6 +103,14 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
     expect(existsSync(join(tmp.dir, 'vss.state'))).toBe(false);
     d.c.kill('SIGTERM');
     console.log(`vss kill -9: ${trials} trials in ${Date.now() - t0} ms`);
-    expect(trials).toBeGreaterThanOrEqual(20);
-  }, 150_000);
+    expect(trials).toBeGreaterThanOrEqual(Math.min(TRIALS, 10));
+    report({
+      item: 5,
+      test: 'crash safety, VSS kill -9 in the freeze window (Linux, real FIFREEZE)',
+      load: `${trials} daemon runs on two nested loop-mounted ext4 images in a private mount namespace`,
+      faults: 'SIGKILL inside the FREEZE request (1 in 3) or at a random moment (0-250 ms) of the frozen window',
+      result: `0 file systems left frozen: both writable after every kill (guard thaw), p50 ${percentile(writableMs, 50)} ms, max ${Math.max(...writableMs)} ms to a completed fsync'd write; the next start removed the state file`,
+      figures: { trials, p50: percentile(writableMs, 50), maxMs: Math.max(...writableMs) },
+    });
+  }, FULL ? 7_200_000 : 150_000);
 });
