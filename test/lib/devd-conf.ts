@@ -25,7 +25,9 @@ export function parseDevd(text: string): DevdRule[] {
     const rule: DevdRule = { kind: m[1]!, priority: Number(m[2]), match: {}, action: '' };
     const body = m[3]!.trim();
     if (body && !body.endsWith(';')) throw new Error(`statement without ';' in ${m[1]} ${m[2]}`);
-    for (const stmt of body.split(';').map((s) => s.trim()).filter(Boolean)) {
+    // Statements end at a ';' outside double quotes (an action may hold several shell commands).
+    const stmts = (body.match(/(?:[^;"]|"[^"]*")+/g) ?? []).map((s) => s.trim()).filter(Boolean);
+    for (const stmt of stmts) {
       const mm = /^match\s+"([^"]*)"\s+"([^"]*)"$/.exec(stmt);
       const ma = /^action\s+"([^"]*)"$/.exec(stmt);
       if (mm) rule.match[mm[1]!] = mm[2]!;
