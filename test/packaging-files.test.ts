@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { GUESTD_PIDFILE } from '../guestd/main.js';
 import { KVP_DEFAULTS } from '../kvp/defaults.js';
 import { VSS_DEFAULTS } from '../vss/defaults.js';
 import { parseDevd } from './lib/devd-conf.js';
@@ -35,11 +36,28 @@ const UDEV = join(ROOT, 'build/linux/udev/70-hvguest.rules');
 const RCD = join(ROOT, 'build/freebsd/sysutils/hvguest/files');
 const DEVD = join(ROOT, 'build/freebsd/devd/hvguest.conf');
 
-/** The two daemons and the facts their service files must agree with. */
+/**
+ * The daemons and the facts their service files must agree with. `device`
+ * is the node a daemon cannot do without (hvguestd: KVP's; VSS is optional
+ * there, --no-vss); `combined` marks hvguestd, the alternative to the two
+ * separate daemons, which udev does not name and which is enabled instead.
+ * `startOverrides`: what else the start precondition needs to pass here.
+ */
 const DAEMONS = [
-  { program: 'hv_kvp_daemon', rc: 'hv_kvpd', unit: 'hv-kvp-daemon.service', freebsd: KVP_DEFAULTS.freebsd, linux: KVP_DEFAULTS.linux },
-  { program: 'hv_vss_daemon', rc: 'hv_vssd', unit: 'hv-vss-daemon.service', freebsd: VSS_DEFAULTS.freebsd, linux: VSS_DEFAULTS.linux },
+  { program: 'hv_kvp_daemon', rc: 'hv_kvpd', unit: 'hv-kvp-daemon.service', freebsd: KVP_DEFAULTS.freebsd, linux: KVP_DEFAULTS.linux, combined: false, startOverrides: '' },
+  { program: 'hv_vss_daemon', rc: 'hv_vssd', unit: 'hv-vss-daemon.service', freebsd: VSS_DEFAULTS.freebsd, linux: VSS_DEFAULTS.linux, combined: false, startOverrides: '' },
+  {
+    program: 'hvguestd',
+    rc: 'hvguestd',
+    unit: 'hvguestd.service',
+    freebsd: { pidfile: GUESTD_PIDFILE.freebsd, device: KVP_DEFAULTS.freebsd.device },
+    linux: { pidfile: GUESTD_PIDFILE.linux, device: KVP_DEFAULTS.linux.device },
+    combined: true,
+    startOverrides: 'hvguestd_vss_device=/dev/null; ',
+  },
 ] as const;
+/** hv_kvp_daemon and hv_vss_daemon: one device node each, started by udev and devd directly. */
+const SEPARATE = DAEMONS.filter((d) => !d.combined);
 
 const scratch = tempDir('hvguest-pkgfiles-');
 afterAll(() => scratch.remove());
@@ -270,14 +288,26 @@ describe('systemd units', () => {
         expect(unit.IgnoreOnIsolate).toEqual(['yes']);
       });
 
-      it('is started by udev only: no [Install] section', () => {
-        expect(u.Install).toBeUndefined();
-      });
+      if (d.combined) {
+        it(`is enabled into ${deviceUnit(d.linux.device)}'s wants (started when udev announces the node; no 90 s wait where it never comes), and conflicts with the separate units`, () => {
+          expect(u.Install).toEqual({ WantedBy: [deviceUnit(d.linux.device)] });
+          expect(words(unit.Conflicts)).toEqual(expect.arrayContaining(SEPARATE.map((x) => x.unit)));
+        });
 
-      it('restarts after a crash but not on usage, no-device, busy or permission errors', () => {
-        expect(service.Restart).toEqual(['on-failure']);
-        expect(words(service.RestartPreventExitStatus).sort()).toEqual(['64', '69', '75', '77']);
-      });
+        it('restarts after a crash and on no-device (the VSS node may follow the KVP node), not on usage, busy or permission errors', () => {
+          expect(service.Restart).toEqual(['on-failure']);
+          expect(words(service.RestartPreventExitStatus).sort()).toEqual(['64', '75', '77']);
+        });
+      } else {
+        it('is started by udev only: no [Install] section', () => {
+          expect(u.Install).toBeUndefined();
+        });
+
+        it('restarts after a crash but not on usage, no-device, busy or permission errors', () => {
+          expect(service.Restart).toEqual(['on-failure']);
+          expect(words(service.RestartPreventExitStatus).sort()).toEqual(['64', '69', '75', '77']);
+        });
+      }
 
       it('a daemon that keeps failing stops being restarted: the start limit can trip at the RestartSec pace', () => {
         const secs = (v: string[] | undefined, dflt: number) => {
@@ -312,10 +342,34 @@ describe('systemd units', () => {
     for (const k of ['ProtectKernelTunables', 'ProtectHostname', 'MemoryDenyWriteExecute', 'PrivateNetwork']) expect(s[k], k).toBeUndefined();
   });
 
-  it('hv-vss-daemon: nothing that gives it its own mount namespace or takes CAP_SYS_ADMIN away', () => {
-    const s = readUnit(join(UNITS, 'hv-vss-daemon.service')).Service!;
-    const namespaced = ['ProtectSystem', 'ProtectHome', 'PrivateTmp', 'PrivateMounts', 'PrivateDevices', 'ReadOnlyPaths', 'ReadWritePaths', 'InaccessiblePaths', 'TemporaryFileSystem', 'BindPaths', 'ProtectKernelTunables', 'ProtectControlGroups', 'ProtectKernelLogs', 'ProtectHostname', 'ProtectClock', 'ProtectProc', 'MountFlags', 'RootDirectory', 'CapabilityBoundingSet', 'NoNewPrivileges', 'DevicePolicy', 'DeviceAllow'];
-    expect(namespaced.filter((k) => s[k] !== undefined)).toEqual([]);
+  /** Settings that give a unit its own mount namespace or take CAP_SYS_ADMIN (FIFREEZE) or hook programs' rights away. */
+  const notForVss = ['ProtectSystem', 'ProtectHome', 'PrivateTmp', 'PrivateMounts', 'PrivateDevices', 'ReadOnlyPaths', 'ReadWritePaths', 'InaccessiblePaths', 'TemporaryFileSystem', 'BindPaths', 'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectControlGroups', 'ProtectKernelLogs', 'ProtectHostname', 'ProtectClock', 'ProtectProc', 'MountFlags', 'RootDirectory', 'CapabilityBoundingSet', 'NoNewPrivileges', 'DevicePolicy', 'DeviceAllow'];
+
+  for (const unitName of ['hv-vss-daemon.service', 'hvguestd.service']) {
+    it(`${unitName}: nothing that gives it its own mount namespace or takes CAP_SYS_ADMIN away`, () => {
+      const s = readUnit(join(UNITS, unitName)).Service!;
+      expect(notForVss.filter((k) => s[k] !== undefined)).toEqual([]);
+    });
+  }
+
+  it('hvguestd: starts early like hv-kvp-daemon (before cloud-init-local, pools mounted) and stops before local file systems are unmounted', () => {
+    const u = readUnit(join(UNITS, 'hvguestd.service'));
+    expect(u.Unit!.DefaultDependencies).toEqual(['no']);
+    expect(words(u.Unit!.Before)).toEqual(expect.arrayContaining(['cloud-init-local.service', 'sysinit.target', 'shutdown.target']));
+    expect(words(u.Unit!.Conflicts)).toContain('shutdown.target');
+    expect(words(u.Unit!.After)).toContain('local-fs.target');
+    expect(words(u.Unit!.RequiresMountsFor)).toEqual([KVP_DEFAULTS.linux.poolDir]);
+    expect(u.Service!.StateDirectory).toEqual(['hyperv']);
+    // Bound to KVP only: VSS is optional (--no-vss), and neither binds nor waits for its device.
+    expect(JSON.stringify(u.Unit)).not.toContain(deviceUnit(VSS_DEFAULTS.linux.device));
+  });
+
+  it('hvguestd: the hardening is that of hv-vss-daemon, the more permissive of the two (every setting it has, hv-vss-daemon has with the same value)', () => {
+    const g = readUnit(join(UNITS, 'hvguestd.service')).Service!;
+    const v = readUnit(join(UNITS, 'hv-vss-daemon.service')).Service!;
+    const hardening = Object.keys(g).filter((k) => /^(Restrict|Lock|SystemCall|Protect|Private|Capability|Memory|NoNew|Device)/.test(k));
+    expect(hardening.length).toBeGreaterThan(0);
+    for (const k of hardening) expect(g[k], k).toEqual(v[k]);
   });
 });
 
@@ -335,8 +389,8 @@ describe('udev rule 70-hvguest.rules', () => {
       });
     });
 
-  it('one rule per daemon; matches compare, assignments assign', () => {
-    expect(rules).toHaveLength(DAEMONS.length);
+  it('one rule per separate daemon; matches compare, assignments assign', () => {
+    expect(rules).toHaveLength(SEPARATE.length);
     for (const r of rules) {
       for (const k of r) {
         if (['SUBSYSTEM', 'KERNEL'].includes(k.key)) expect(['==', '!='], k.key).toContain(k.op);
@@ -345,7 +399,7 @@ describe('udev rule 70-hvguest.rules', () => {
     }
   });
 
-  for (const d of DAEMONS) {
+  for (const d of SEPARATE) {
     it(`tags ${d.linux.device} for systemd and wants ${d.unit}, a unit this build ships`, () => {
       const r = rules.find((x) => x.some((k) => k.key === 'KERNEL' && `/dev/${k.value}` === d.linux.device));
       expect(r, d.linux.device).toBeDefined();
@@ -359,6 +413,13 @@ describe('udev rule 70-hvguest.rules', () => {
       expect(existsSync(join(UNITS, d.unit))).toBe(true);
     });
   }
+
+  it('hvguestd.service is never wanted by the rule (it is chosen by enabling it), but the node its WantedBy names is tagged for systemd', () => {
+    const g = DAEMONS.find((d) => d.combined)!;
+    expect(rules.flat().filter((k) => k.value.includes(g.unit))).toEqual([]);
+    const r = rules.find((x) => x.some((k) => k.key === 'KERNEL' && `/dev/${k.value}` === g.linux.device));
+    expect(r).toEqual(expect.arrayContaining([{ key: 'TAG', op: '+=', value: 'systemd' }]));
+  });
 });
 
 // -------------------------------------------------------------- rc.d scripts
@@ -382,6 +443,8 @@ function evalRcScript(rc: string, opts: { prefix: string; env?: Record<string, s
     stub,
     [
       'load_rc_config() { :; }',
+      // rc.subr's checkyesno: YES/TRUE/ON/1 true, NO/FALSE/OFF/0 false, anything else warns.
+      'checkyesno() { eval "_v=\\$$1"; case $_v in [Yy][Ee][Ss]|[Tt][Rr][Uu][Ee]|[Oo][Nn]|1) return 0 ;; [Nn][Oo]|[Ff][Aa][Ll][Ss][Ee]|[Oo][Ff][Ff]|0) return 1 ;; *) echo "\\$$1 is not set properly" >&2; return 1 ;; esac; }',
       'run_rc_command() {',
       '  for v in name rcvar desc command command_args command_interpreter pidfile start_precmd; do eval "echo $v=\\$$v"; done',
       '  eval "echo enable=\\$${rcvar}"',
@@ -459,13 +522,13 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
       });
 
       it('start precondition: a missing device node is refused with a message naming it', () => {
-        const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=${join(scratch.dir, 'no-such-node')}` });
+        const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=${join(scratch.dir, 'no-such-node')}` });
         expect(r.vars.precmd).toBe('1');
         expect(r.stderr).toContain(`${d.rc}: ${join(scratch.dir, 'no-such-node')} does not exist: not a Hyper-V guest`);
       });
 
       it('start precondition: with the node present (a character device) and node installed, it passes', () => {
-        const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null` });
+        const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=/dev/null` });
         expect(r.stderr).toBe('');
         expect(r.vars.precmd).toBe('0');
       });
@@ -473,23 +536,23 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
       it(`start precondition: -n or --foreground in ${d.rc}_flags is refused (rc.subr would wait forever)`, () => {
         // Every spelling the daemons accept: -n alone or in a cluster, --foreground, --no-daemon.
         for (const flags of ['-d -n', '--foreground', '-dn', '-nd', '--no-daemon', '--exclude /mnt -n']) {
-          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
+          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=/dev/null; rc_flags='${flags}'` });
           expect(r.vars.precmd, flags).toBe('1');
           expect(r.stderr).toContain(`${d.rc}: remove -n/--foreground/--no-daemon from ${d.rc}_flags`);
         }
         // Words that merely contain an n (paths, long options), and a glob that must not be expanded.
         for (const flags of ['-d --exclude /n', '-d --exclude /mnt --include /nfs', '--hooks-dir /etc/n* -d']) {
-          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.rc}_device=/dev/null; rc_flags='${flags}'` });
+          const r = evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=/dev/null; rc_flags='${flags}'` });
           expect(r.vars.precmd, flags).toBe('0');
           expect(r.stderr, flags).toBe('');
         }
       });
 
       it('start precondition: a missing node interpreter, or a launcher without an absolute #! path, is refused', () => {
-        const missing = evalRcScript(d.rc, { prefix: fakePrefix('nonode', '/nonexistent/bin/node'), arg: 'start', overrides: `${d.rc}_device=/dev/null` });
+        const missing = evalRcScript(d.rc, { prefix: fakePrefix('nonode', '/nonexistent/bin/node'), arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=/dev/null` });
         expect(missing.vars.precmd).toBe('1');
         expect(missing.stderr).toContain('/nonexistent/bin/node not found: install Node.js');
-        const env = evalRcScript(d.rc, { prefix: fakePrefix('env', '/usr/bin/env node'), arg: 'start', overrides: `${d.rc}_device=/dev/null` });
+        const env = evalRcScript(d.rc, { prefix: fakePrefix('env', '/usr/bin/env node'), arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=/dev/null` });
         expect(env.vars.command_interpreter).toBe('node');
         expect(env.vars.precmd).toBe('1');
         expect(env.stderr).toContain('must start with #! and the absolute path of node');
@@ -497,12 +560,73 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
     });
   }
 
-  it('hv_vssd stops at shutdown (KEYWORD shutdown: thaw before file systems are unmounted)', () => {
-    expect(rcorderHeader(readFileSync(join(RCD, 'hv_vssd.in'), 'utf8')).KEYWORD).toContain('shutdown');
+  for (const rc of ['hv_vssd', 'hvguestd']) {
+    it(`${rc} stops at shutdown (KEYWORD shutdown: thaw before file systems are unmounted)`, () => {
+      expect(rcorderHeader(readFileSync(join(RCD, `${rc}.in`), 'utf8')).KEYWORD).toContain('shutdown');
+    });
+  }
+
+  for (const rc of ['hv_kvpd', 'hvguestd']) {
+    it(`${rc} starts before NETWORKING (it serves KVP)`, () => {
+      expect(rcorderHeader(readFileSync(join(RCD, `${rc}.in`), 'utf8')).BEFORE).toContain('NETWORKING');
+    });
+  }
+
+  it('one rc.d script per daemon and nothing else', () => {
+    expect(readdirSync(RCD).filter((f) => f.endsWith('.in')).sort()).toEqual(DAEMONS.map((d) => `${d.rc}.in`).sort());
   });
 
-  it('hv_kvpd starts before NETWORKING', () => {
-    expect(rcorderHeader(readFileSync(join(RCD, 'hv_kvpd.in'), 'utf8')).BEFORE).toContain('NETWORKING');
+  describe('hvguestd and hv_kvpd/hv_vssd exclude each other (the same exclusive device nodes)', () => {
+    const start = (d: (typeof DAEMONS)[number], extra: string) =>
+      evalRcScript(d.rc, { prefix, arg: 'start', overrides: `${d.startOverrides}${d.rc}_device=/dev/null; ${extra}` });
+    const g = DAEMONS.find((d) => d.combined)!;
+
+    for (const other of SEPARATE) {
+      it(`hvguestd refuses to start while ${other.rc}_enable is YES, naming it`, () => {
+        const r = start(g, `${other.rc}_enable=YES`);
+        expect(r.vars.precmd).toBe('1');
+        expect(r.stderr).toContain(`hvguestd: ${other.rc}_enable is YES`);
+      });
+
+      it(`${other.rc} refuses to start while hvguestd_enable is YES, naming it`, () => {
+        const r = start(other, 'hvguestd_enable=yes');
+        expect(r.vars.precmd).toBe('1');
+        expect(r.stderr).toContain(`${other.rc}: hvguestd_enable is YES`);
+      });
+    }
+
+    it('unset or NO is no obstacle, and makes no warning', () => {
+      for (const d of DAEMONS) {
+        const r = start(d, DAEMONS.filter((x) => x !== d).map((x) => `${x.rc}_enable=NO`).join('; '));
+        expect(r.vars.precmd, d.rc).toBe('0');
+        expect(r.stderr, d.rc).toBe('');
+      }
+    });
+  });
+
+  describe('hvguestd start precondition: the node of every service the flags leave on', () => {
+    const missing = join(scratch.dir, 'no-such-node');
+    const start = (overrides: string) => evalRcScript('hvguestd', { prefix, arg: 'start', overrides });
+
+    it('a missing VSS node is refused with a message naming it and --no-vss', () => {
+      const r = start(`hvguestd_device=/dev/null; hvguestd_vss_device=${missing}`);
+      expect(r.vars.precmd).toBe('1');
+      expect(r.stderr).toContain(`hvguestd: ${missing} does not exist`);
+      expect(r.stderr).toContain('--no-vss');
+    });
+
+    it('--no-vss skips the VSS node, --no-kvp the KVP node (and neither counts as -n)', () => {
+      expect(start(`hvguestd_device=/dev/null; hvguestd_vss_device=${missing}; rc_flags='--no-vss -d'`).vars.precmd).toBe('0');
+      expect(start(`hvguestd_device=${missing}; hvguestd_vss_device=/dev/null; rc_flags='--no-kvp'`).vars.precmd).toBe('0');
+      const both = start(`hvguestd_device=${missing}; hvguestd_vss_device=${missing}; rc_flags='--no-kvp'`);
+      expect(both.vars.precmd).toBe('1');
+      expect(both.stderr).toContain('hv_vss driver is not loaded');
+    });
+
+    it('a flag is a whole word: --no-vss inside another word does not count', () => {
+      const r = start(`hvguestd_device=/dev/null; hvguestd_vss_device=${missing}; rc_flags='--vss-exclude /--no-vss'`);
+      expect(r.vars.precmd).toBe('1');
+    });
   });
 });
 
@@ -512,7 +636,7 @@ describe('devd rules hvguest.conf', () => {
   const rules = parseDevd(readFileSync(DEVD, 'utf8'));
 
   it('a CREATE and a DESTROY rule for each daemon\'s node (no vm_guest guard: older devd lacks it, and only Hyper-V makes these nodes), above the base rules (10, 11)', () => {
-    const want = DAEMONS.flatMap((d) =>
+    const want = SEPARATE.flatMap((d) =>
       ['CREATE', 'DESTROY'].map((type) => ({ system: 'DEVFS', subsystem: 'CDEV', type, cdev: basename(d.freebsd.device) })),
     );
     expect(rules.map((r) => r.match)).toEqual(want);
@@ -522,17 +646,31 @@ describe('devd rules hvguest.conf', () => {
     }
   });
 
-  it('every action runs a shipped rc.d script through service(8): quietstart on CREATE, faststop on DESTROY (silent, status 0 when the daemon is already gone)', () => {
+  it('every action runs shipped rc.d scripts through service(8): quietstart on CREATE, faststop on DESTROY (silent, status 0 when the daemon is already gone)', () => {
     for (const r of rules) {
-      const m = /^\/usr\/sbin\/service (\w+) (quietstart|faststop)$/.exec(r.action);
-      expect(m, r.action).not.toBeNull();
-      const d = DAEMONS.find((x) => basename(x.freebsd.device) === r.match.cdev)!;
-      expect(m![1]).toBe(d.rc);
-      expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'faststop');
-      const script = join(RCD, `${m![1]}.in`);
-      expect(statSync(script).isFile(), script).toBe(true);
-      expect(rcorderHeader(readFileSync(script, 'utf8')).PROVIDE).toEqual([m![1]]);
+      for (const cmd of r.action.split(/\s*;\s*/)) {
+        const m = /^\/usr\/sbin\/service (\w+) (quietstart|faststop)$/.exec(cmd);
+        expect(m, r.action).not.toBeNull();
+        expect(m![2]).toBe(r.match.type === 'CREATE' ? 'quietstart' : 'faststop');
+        const script = join(RCD, `${m![1]}.in`);
+        expect(statSync(script).isFile(), script).toBe(true);
+        expect(rcorderHeader(readFileSync(script, 'utf8')).PROVIDE).toEqual([m![1]]);
+      }
     }
+  });
+
+  it('each node starts its own daemon and hvguestd (devd runs one rule per event; rc.conf decides which runs); hvguestd stops only with the KVP node', () => {
+    const scripts = (cdev: string, type: string) =>
+      rules
+        .filter((r) => r.match.cdev === cdev && r.match.type === type)
+        .flatMap((r) => r.action.split(/\s*;\s*/))
+        .map((c) => c.split(' ')[1]);
+    const kvp = basename(KVP_DEFAULTS.freebsd.device);
+    const vss = basename(VSS_DEFAULTS.freebsd.device);
+    expect(scripts(kvp, 'CREATE')).toEqual(['hv_kvpd', 'hvguestd']);
+    expect(scripts(vss, 'CREATE')).toEqual(['hv_vssd', 'hvguestd']);
+    expect(scripts(kvp, 'DESTROY')).toEqual(['hv_kvpd', 'hvguestd']);
+    expect(scripts(vss, 'DESTROY')).toEqual(['hv_vssd']);
   });
 
   it('both rule files outrank every base-system rule for the same event (devd runs only the highest-priority match; ties are unordered)', () => {
@@ -560,5 +698,7 @@ describe('devd rules hvguest.conf', () => {
   it('the reader rejects what devd would (it is not a no-op)', () => {
     expect(() => parseDevd('notify 10 { match "system" "X"; action "y" };')).toThrow();
     expect(() => parseDevd('notify 10 { match "cdev" "x"; };\nstray')).toThrow(/trailing text/);
+    expect(() => parseDevd('notify 10 { match "cdev" "x"; action "a; b };')).toThrow();
+    expect(parseDevd('notify 10 { match "cdev" "x"; action "a; b"; };')[0]!.action).toBe('a; b');
   });
 });
