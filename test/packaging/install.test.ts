@@ -71,10 +71,10 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
       expect(mode(launcher), name).toBe(0o755);
     }
     for (const f of readdirSync(p('libexec/hyperv'))) expect(mode(p(`libexec/hyperv/${f}`)), f).toBe(0o755);
-    for (const rc of ['hv_kvpd', 'hv_vssd']) {
+    for (const [rc, program] of [['hv_kvpd', 'hv_kvp_daemon'], ['hv_vssd', 'hv_vss_daemon'], ['hvguestd', 'hvguestd']]) {
       const text = readFileSync(p(`etc/rc.d/${rc}`), 'utf8');
       expect(text).not.toContain('%%');
-      expect(text).toMatch(/^command=\/usr\/local\/sbin\/hv_(kvp|vss)_daemon$/m);
+      expect(text).toMatch(new RegExp(`^command=/usr/local/sbin/${program}$`, 'm'));
       expect(mode(p(`etc/rc.d/${rc}`))).toBe(0o755);
     }
     // Man pages compressed, and still the page.
@@ -92,7 +92,8 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     const devd = join(dest, 'usr/local/etc/devd');
     const actions: string[] = [];
     for (const f of readdirSync(devd)) {
-      for (const a of readFileSync(join(devd, f), 'utf8').matchAll(/^\s*action\s+"([^"\s]+)/gm)) actions.push(a[1]!);
+      // Each shell command of an action (an action may run several, separated by ';').
+      for (const a of readFileSync(join(devd, f), 'utf8').matchAll(/^\s*action\s+"([^"]+)"/gm)) actions.push(...a[1]!.split(';').map((c) => c.trim().split(/\s+/)[0]!));
     }
     const ours = actions.filter((a) => a.startsWith('/usr/local/'));
     expect(ours).toEqual(expect.arrayContaining(['/usr/local/libexec/hyperv/hyperv_vfup', '/usr/local/libexec/hyperv/hyperv_vfattach']));
@@ -122,21 +123,24 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
       ...dir('build/man').map((f) => `usr/share/man/man${f.split('.').pop()}/${f}.gz`),
     ].sort();
     expect(listFiles(dest)).toEqual(want);
-    expect(want).toEqual(expect.arrayContaining(['usr/lib/systemd/system/hv-kvp-daemon.service', 'usr/lib/udev/rules.d/70-hvguest.rules', 'usr/sbin/hv_kvp_daemon']));
+    expect(want).toEqual(expect.arrayContaining(['usr/lib/systemd/system/hv-kvp-daemon.service', 'usr/lib/systemd/system/hvguestd.service', 'usr/lib/udev/rules.d/70-hvguest.rules', 'usr/sbin/hv_kvp_daemon', 'usr/sbin/hvguestd']));
     expect(readFileSync(join(dest, 'usr/sbin/hv_kvp_daemon'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/node');
     expect(readFileSync(join(dest, 'usr/lib/systemd/system/hv-kvp-daemon.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/sbin\/hv_kvp_daemon -n$/m);
+    expect(readFileSync(join(dest, 'usr/lib/systemd/system/hvguestd.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/sbin\/hvguestd -n$/m);
   });
 
   it('another PREFIX reaches the files that name installed paths (units, rc.d, devd, wrappers)', async (ctx) => {
     const lin = join(tmp.dir, 'linux-opt');
     await install(lin, 'LAYOUT=linux', 'PREFIX=/opt/hv', 'MACHINE_ARCH=x86_64');
     expect(readFileSync(join(lin, 'opt/hv/lib/systemd/system/hv-kvp-daemon.service'), 'utf8')).toMatch(/^ExecStart=\/opt\/hv\/sbin\/hv_kvp_daemon -n$/m);
+    expect(readFileSync(join(lin, 'opt/hv/lib/systemd/system/hvguestd.service'), 'utf8')).toMatch(/^ExecStart=\/opt\/hv\/sbin\/hvguestd -n$/m);
     // Other programs' paths stay where the system has them.
     expect(readFileSync(join(lin, 'opt/hv/libexec/hypervkvpd/hv_set_ifconfig'), 'utf8')).toBe(readFileSync(join(ROOT, 'build/scripts/linux/hv_set_ifconfig'), 'utf8'));
     if (noFreebsd) ctx.skip(`koffi's FreeBSD binary could not be fetched: ${noFreebsd}`);
     const bsd = join(tmp.dir, 'freebsd-opt');
     await install(bsd, 'LAYOUT=freebsd', 'PREFIX=/opt/hv', 'MACHINE_ARCH=amd64');
     expect(readFileSync(join(bsd, 'opt/hv/etc/rc.d/hv_kvpd'), 'utf8')).toMatch(/^command=\/opt\/hv\/sbin\/hv_kvp_daemon$/m);
+    expect(readFileSync(join(bsd, 'opt/hv/etc/rc.d/hvguestd'), 'utf8')).toMatch(/^command=\/opt\/hv\/sbin\/hvguestd$/m);
     expect(readFileSync(join(bsd, 'opt/hv/etc/devd/hvguest-vf.conf'), 'utf8')).toContain('action "/opt/hv/libexec/hyperv/hyperv_vfup $subsystem"');
     expect(readFileSync(join(bsd, 'opt/hv/libexec/hyperv/hyperv_vfup'), 'utf8')).toContain('HVCTL=${HVCTL:-/opt/hv/bin/hvctl}');
   });

@@ -80,14 +80,14 @@ describe.skipIf(!HAVE_BMAKE)(`FreeBSD port${HAVE_BMAKE ? '' : ' (skipped: bmake 
 
   it('the port declares what the Porter\'s Handbook asks of it', () => {
     const mf = readFileSync(join(PORT, 'Makefile'), 'utf8');
-    for (const re of [/^PORTNAME=\s+hvguest$/m, /^CATEGORIES=\s+sysutils$/m, /^MAINTAINER=\s+\S+@\S+$/m, /^COMMENT=\s+\S/m, /^LICENSE=\s+BSD2CLAUSE MIT$/m, /^LICENSE_COMB=\s+multi$/m, /^ONLY_FOR_ARCHS=\s+amd64 i386$/m, /^USES=\s+nodejs:run$/m, /^USE_RC_SUBR=\s+hv_kvpd hv_vssd$/m, /^NO_BUILD=\s+yes$/m, /^\.include <bsd\.port\.mk>$/m]) expect(mf).toMatch(re);
+    for (const re of [/^PORTNAME=\s+hvguest$/m, /^CATEGORIES=\s+sysutils$/m, /^MAINTAINER=\s+\S+@\S+$/m, /^COMMENT=\s+\S/m, /^LICENSE=\s+BSD2CLAUSE MIT$/m, /^LICENSE_COMB=\s+multi$/m, /^ONLY_FOR_ARCHS=\s+amd64 i386$/m, /^USES=\s+nodejs:run$/m, /^USE_RC_SUBR=\s+hv_kvpd hv_vssd hvguestd$/m, /^NO_BUILD=\s+yes$/m, /^\.include <bsd\.port\.mk>$/m]) expect(mf).toMatch(re);
     // COMMENT: no leading article, no trailing period, at most 70 characters.
     // Node.js through USES=nodejs, not a pinned www/nodeNN that leaves the tree at end of life.
     expect(mf).not.toMatch(/^(RUN|BUILD)_DEPENDS=.*www\/node\d/m);
     const comment = /^COMMENT=\s+(.+)$/m.exec(mf)![1]!;
     expect(comment.length).toBeLessThanOrEqual(70);
     expect(comment).not.toMatch(/^(A|An|The) |\.$/);
-    for (const rc of ['hv_kvpd', 'hv_vssd']) expect(readFileSync(join(PORT, 'files', `${rc}.in`), 'utf8')).toContain('%%PREFIX%%');
+    for (const rc of ['hv_kvpd', 'hv_vssd', 'hvguestd']) expect(readFileSync(join(PORT, 'files', `${rc}.in`), 'utf8')).toContain('%%PREFIX%%');
     // pkg-message is UCL with an install message.
     expect(readFileSync(join(PORT, 'pkg-message'), 'utf8')).toMatch(/^\[\n\{ type: install\n {2}message: <<EOM\n[\s\S]+\nEOM\n\}\n\]\n$/);
   });
