@@ -16,7 +16,7 @@
  * Tools that are missing make their tests skip with the reason in the name.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GUESTD_PIDFILE } from '../guestd/main.js';
@@ -340,6 +340,24 @@ describe('systemd units', () => {
     expect(words(s.CapabilityBoundingSet)).toEqual(expect.arrayContaining(['CAP_NET_ADMIN', 'CAP_NET_RAW']));
     expect(words(s.DeviceAllow)).toEqual([KVP_DEFAULTS.linux.device, 'rw']);
     for (const k of ['ProtectKernelTunables', 'ProtectHostname', 'MemoryDenyWriteExecute', 'PrivateNetwork']) expect(s[k], k).toBeUndefined();
+  });
+
+  const systemctl = has('systemctl');
+  it.skipIf(!systemctl)(`hvguestd is chosen as documented: enable puts it in the KVP device unit's wants, mask turns the separate units off, disable undoes it (systemctl --root on a throw-away tree)${systemctl ? '' : ' (skipped: systemctl is not installed)'}`, () => {
+    const root = join(scratch.dir, 'enable-root');
+    const sysdir = join(root, 'usr/lib/systemd/system');
+    mkdirSync(sysdir, { recursive: true });
+    for (const f of readdirSync(UNITS)) copyFileSync(join(UNITS, f), join(sysdir, f));
+    const ctl = (...args: string[]) => spawnSync('systemctl', [`--root=${root}`, ...args], { encoding: 'utf8' });
+    const g = DAEMONS.find((d) => d.combined)!;
+    const wants = join(root, 'etc/systemd/system', `${deviceUnit(g.linux.device)}.wants`, g.unit);
+    expect(ctl('enable', g.unit).status).toBe(0);
+    expect(readlinkSync(wants)).toBe(`/usr/lib/systemd/system/${g.unit}`);
+    expect(ctl('mask', ...SEPARATE.map((d) => d.unit)).status).toBe(0);
+    const state = ctl('is-enabled', g.unit, ...SEPARATE.map((d) => d.unit));
+    expect(state.stdout.trim().split('\n')).toEqual(['enabled', ...SEPARATE.map(() => 'masked')]);
+    expect(ctl('disable', g.unit).status).toBe(0);
+    expect(existsSync(wants)).toBe(false);
   });
 
   /** Settings that give a unit its own mount namespace or take CAP_SYS_ADMIN (FIFREEZE) or hook programs' rights away. */
