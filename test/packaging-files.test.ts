@@ -460,7 +460,8 @@ function evalRcScript(rc: string, opts: { prefix: string; env?: Record<string, s
   writeFileSync(
     stub,
     [
-      'load_rc_config() { :; }',
+      // load_rc_config NAME reads rc.conf.d/NAME (here: from $STUB_RCCONFD, when set).
+      'load_rc_config() { if [ -n "$STUB_RCCONFD" ] && [ -f "$STUB_RCCONFD/$1" ]; then . "$STUB_RCCONFD/$1"; fi; }',
       // rc.subr's checkyesno: YES/TRUE/ON/1 true, NO/FALSE/OFF/0 false, anything else warns.
       'checkyesno() { eval "_v=\\$$1"; case $_v in [Yy][Ee][Ss]|[Tt][Rr][Uu][Ee]|[Oo][Nn]|1) return 0 ;; [Nn][Oo]|[Ff][Aa][Ll][Ss][Ee]|[Oo][Ff][Ff]|0) return 1 ;; *) echo "\\$$1 is not set properly" >&2; return 1 ;; esac; }',
       'run_rc_command() {',
@@ -612,6 +613,20 @@ describe('rc.d scripts (evaluated with a stub for rc.subr; FreeBSD\'s rc.subr is
         expect(r.stderr).toContain(`${other.rc}: hvguestd_enable is YES`);
       });
     }
+
+    it('an enable set only in the other service\'s rc.conf.d file counts too', () => {
+      const dir = join(scratch.dir, 'rc.conf.d');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'hv_vssd'), 'hv_vssd_enable="YES"\n');
+      writeFileSync(join(dir, 'hvguestd'), 'hvguestd_enable="YES"\n');
+      const env = { STUB_RCCONFD: dir };
+      const r = evalRcScript(g.rc, { prefix, arg: 'start', env, overrides: `${g.startOverrides}hvguestd_device=/dev/null` });
+      expect(r.stderr).toContain('hvguestd: hv_vssd_enable is YES');
+      expect(r.vars.precmd).toBe('1');
+      const k = evalRcScript('hv_kvpd', { prefix, arg: 'start', env, overrides: 'hv_kvpd_device=/dev/null' });
+      expect(k.stderr).toContain('hv_kvpd: hvguestd_enable is YES');
+      expect(k.vars.precmd).toBe('1');
+    });
 
     it('unset or NO is no obstacle, and makes no warning', () => {
       for (const d of DAEMONS) {
