@@ -33,6 +33,12 @@ nas:/export on /mnt/nas (nfs)
 const VSS_NODE: Record<Flavor, string> = { freebsd: 'hv_fsvss_dev', linux: 'vmbus/hv_vss' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Wait until the daemon's log (stderr) matches `re`; the thaw hooks run after the reply, so their outcome comes later. */
+async function logged(d: Proc, re: RegExp, ms = 15000): Promise<void> {
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(25)) if (re.test(d.stderr())) return;
+  throw new Error(`timed out waiting for ${re} in the daemon's log: ${d.stderr()}`);
+}
+
 function hook(dir: string, name: string, body: string) {
   mkdirSync(dir, { recursive: true });
   const p = join(dir, name);
@@ -131,16 +137,40 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       const d = await startDaemon('--hooks-dir', hooks);
       expect((await vss('freeze')).out.status).toBe(HV_S_OK);
       expect((await vss('thaw')).out.status).toBe(HV_S_OK);
+      await logged(d, /thaw hooks done/);
       expect(readFileSync(trace, 'utf8')).toBe('db freeze\napp freeze\napp thaw\ndb thaw\n');
       hook(hooks, '30-broken', `echo "broken $1" >> ${trace}; exit 3`);
       writeFileSync(trace, '');
       const fr = await vss('freeze');
       expect(fr.code).toBe(1);
       expect(fr.out.status).toBe(HV_E_FAIL);
+      // The hooks already run get their thaw inside the freeze, before the FAIL reply (the failing one is not told).
       expect(readFileSync(trace, 'utf8')).toBe('db freeze\napp freeze\nbroken freeze\napp thaw\ndb thaw\n');
       expect(existsSync(stateFile())).toBe(false);
       expect(d.stderr()).toMatch(/freeze hook .*30-broken failed/);
       await stop(d);
+    });
+
+    it('THAW is answered before the thaw hooks run: a slow hook and one that hangs past its timeout cannot fail the backup', async () => {
+      const hooks = join(tmp.dir, `hooks-late-${Date.now()}`);
+      const marker = join(tmp.dir, `thawed-${Date.now()}`);
+      // Thaw runs in reverse name order: 20-hang first (killed at the 3 s timeout), then 10-app.
+      hook(hooks, '10-app', `if [ "$1" = thaw ]; then sleep 1; touch ${marker}; fi`);
+      hook(hooks, '20-hang', 'if [ "$1" = thaw ]; then sleep 30; fi');
+      // The simulator's kernel gives the daemon 2 s per THAW: answering after these hooks could never make it.
+      const d = await startDaemon('--hooks-dir', hooks, '--hook-timeout', '3');
+      expect((await vss('freeze')).out.status).toBe(HV_S_OK);
+      const th = await vss('thaw');
+      expect(th.code, th.stderr).toBe(0);
+      expect(th.out.status).toBe(HV_S_OK);
+      expect(d.stderr()).toMatch(/file systems thawed/);
+      expect(existsSync(marker)).toBe(false);
+      await logged(d, /thaw hooks done, 1 failed/);
+      expect(existsSync(marker)).toBe(true);
+      expect(d.stderr()).toMatch(/thaw hook .*20-hang failed: timed out after 3000 ms/);
+      // The daemon goes on: the next backup is served.
+      expect((await vss('check')).out.status).toBe(HV_S_OK);
+      expect(await stop(d)).toBe(0);
     });
 
     it('the watchdog thaws when no THAW arrives', async () => {
