@@ -8,8 +8,13 @@
  * system would block the thread that has to answer THAW. The services
  * share a freeze gate (common/freeze-gate.ts): each KVP request runs
  * inside it, and a freeze waits for the request in flight and holds later
- * ones until the thaw. The VSS safety nets are those of hv_vss_daemon:
- * watchdog, guard process, HVGUEST_FREEZE_ALLOW, thaw on every exit path.
+ * ones until the thaw. The gate opens with the thaw itself, before the
+ * THAW reply and the thaw hooks that follow it: once the file systems run
+ * again a KVP write is safe, and the hooks run in child processes, so KVP
+ * need not wait for the applications (a slow hook would otherwise stall
+ * KVP for up to the hook timeout per hook). The VSS safety nets are those
+ * of hv_vss_daemon: watchdog, guard process, HVGUEST_FREEZE_ALLOW, thaw on
+ * every exit path.
  */
 import { Option } from 'commander';
 import { EX_USAGE, daemonCommand, parseArgs, reportParseFailure } from '../common/cli.js';
@@ -48,7 +53,8 @@ function command() {
     `
 Each --kvp-* and --vss-* option is the hv_kvp_daemon or hv_vss_daemon option
 of the same name without the prefix. A KVP request that arrives while file
-systems are frozen waits for the thaw.
+systems are frozen waits for the thaw (not for the thaw hooks, which run
+after it).
 Without -n the daemon detaches; the command returns 0 once every enabled
 service has registered with its device. Logs go to syslog when detached, to
 stderr with -n; between freeze and thaw they are held in memory.

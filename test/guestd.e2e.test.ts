@@ -12,9 +12,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { logged, writeHook } from './lib/vss-hooks.js';
 import { HV_S_OK, type Flavor } from '../common/wire/constants.js';
 import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../vss/testing/loop-namespace.js';
 
@@ -114,6 +115,22 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       expect((await json('kvp', 'get', '0', 'during')).out).toMatchObject({ status: HV_S_OK, value: 'freeze' });
       // The SET ran after the thaw, not merely its log line.
       expect(d.stderr().indexOf('file systems thawed')).toBeLessThan(d.stderr().lastIndexOf('"key":"during"'));
+      expect(await stop(d)).toBe(0);
+    });
+
+    it('KVP is served again right after the THAW reply, while a slow thaw hook still runs', async () => {
+      const hooks = join(tmp.dir, 'hooks-slow-thaw');
+      const marker = join(tmp.dir, 'thaw-hook-ended');
+      writeHook(hooks, '10-slow', `if [ "$1" = thaw ]; then sleep 4; touch ${marker}; fi`);
+      const d = start(bin('hvguestd'), args('--vss-hooks-dir', hooks, '--vss-hook-timeout', '10'));
+      await registered({ kvp: true, vss: true });
+      expect((await json('vss', 'freeze')).out?.status).toBe(HV_S_OK);
+      expect((await json('vss', 'thaw')).out?.status).toBe(HV_S_OK);
+      // The gate opened with the thaw: the SET does not wait for the hook.
+      expect((await hvsim('kvp', 'set', '0', 'hooks', 'running')).code).toBe(0);
+      expect(existsSync(marker), 'the SET waited for the thaw hook').toBe(false);
+      await logged(d, /thaw hooks done/);
+      expect(existsSync(marker)).toBe(true);
       expect(await stop(d)).toBe(0);
     });
 

@@ -10,10 +10,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { SIM_TRANSPORTS, noMountLeft, transportTitle } from './lib/transports.js';
+import { logged, writeHook } from './lib/vss-hooks.js';
 import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
 import { encodeLinuxVss } from '../common/wire/vss.js';
 import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../vss/testing/loop-namespace.js';
@@ -32,14 +33,6 @@ nas:/export on /mnt/nas (nfs)
 
 const VSS_NODE: Record<Flavor, string> = { freebsd: 'hv_fsvss_dev', linux: 'vmbus/hv_vss' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function hook(dir: string, name: string, body: string) {
-  mkdirSync(dir, { recursive: true });
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
 
 for (const transport of SIM_TRANSPORTS)
 for (const flavor of ['freebsd', 'linux'] as const) {
@@ -125,22 +118,46 @@ for (const flavor of ['freebsd', 'linux'] as const) {
     it('hooks run freeze in name order and thaw in reverse; a failing freeze hook fails the freeze and thaws the hooks already run', async () => {
       const hooks = join(tmp.dir, `hooks-${Date.now()}`);
       const trace = join(tmp.dir, `trace-${Date.now()}`);
-      hook(hooks, '10-db', `echo "db $1" >> ${trace}`);
-      hook(hooks, '20-app', `echo "app $1" >> ${trace}`);
-      hook(hooks, 'README~', 'exit 1'); // backup files are not hooks
+      writeHook(hooks, '10-db', `echo "db $1" >> ${trace}`);
+      writeHook(hooks, '20-app', `echo "app $1" >> ${trace}`);
+      writeHook(hooks, 'README~', 'exit 1'); // backup files are not hooks
       const d = await startDaemon('--hooks-dir', hooks);
       expect((await vss('freeze')).out.status).toBe(HV_S_OK);
       expect((await vss('thaw')).out.status).toBe(HV_S_OK);
+      await logged(d, /thaw hooks done/);
       expect(readFileSync(trace, 'utf8')).toBe('db freeze\napp freeze\napp thaw\ndb thaw\n');
-      hook(hooks, '30-broken', `echo "broken $1" >> ${trace}; exit 3`);
+      writeHook(hooks, '30-broken', `echo "broken $1" >> ${trace}; exit 3`);
       writeFileSync(trace, '');
       const fr = await vss('freeze');
       expect(fr.code).toBe(1);
       expect(fr.out.status).toBe(HV_E_FAIL);
+      // The hooks already run get their thaw inside the freeze, before the FAIL reply (the failing one is not told).
       expect(readFileSync(trace, 'utf8')).toBe('db freeze\napp freeze\nbroken freeze\napp thaw\ndb thaw\n');
       expect(existsSync(stateFile())).toBe(false);
       expect(d.stderr()).toMatch(/freeze hook .*30-broken failed/);
       await stop(d);
+    });
+
+    it('THAW is answered before the thaw hooks run: a slow hook and one that hangs past its timeout cannot fail the backup', async () => {
+      const hooks = join(tmp.dir, `hooks-late-${Date.now()}`);
+      const marker = join(tmp.dir, `thawed-${Date.now()}`);
+      // Thaw runs in reverse name order: 20-hang first (killed at the 3 s timeout), then 10-app.
+      writeHook(hooks, '10-app', `if [ "$1" = thaw ]; then sleep 1; touch ${marker}; fi`);
+      writeHook(hooks, '20-hang', 'if [ "$1" = thaw ]; then sleep 30; fi');
+      // The simulator's kernel gives the daemon 2 s per THAW: answering after these hooks could never make it.
+      const d = await startDaemon('--hooks-dir', hooks, '--hook-timeout', '3');
+      expect((await vss('freeze')).out.status).toBe(HV_S_OK);
+      const th = await vss('thaw');
+      expect(th.code, th.stderr).toBe(0);
+      expect(th.out.status).toBe(HV_S_OK);
+      expect(d.stderr()).toMatch(/file systems thawed/);
+      expect(existsSync(marker)).toBe(false);
+      await logged(d, /thaw hooks done, 1 failed/);
+      expect(existsSync(marker)).toBe(true);
+      expect(d.stderr()).toMatch(/thaw hook .*20-hang failed: timed out after 3000 ms/);
+      // The daemon goes on: the next backup is served.
+      expect((await vss('check')).out.status).toBe(HV_S_OK);
+      expect(await stop(d)).toBe(0);
     });
 
     it('the watchdog thaws when no THAW arrives', async () => {
@@ -178,7 +195,7 @@ for (const flavor of ['freebsd', 'linux'] as const) {
 
     it('a freeze that outlives the kernel timeout: the host sees failure and the daemon ends thawed', async () => {
       const hooks = join(tmp.dir, `hooks-slow-${Date.now()}`);
-      hook(hooks, '10-slow', 'if [ "$1" = freeze ]; then sleep 3; fi');
+      writeHook(hooks, '10-slow', 'if [ "$1" = freeze ]; then sleep 3; fi');
       const d = await startDaemon('--hooks-dir', hooks);
       const fr = await vss('freeze');
       expect(fr.code).not.toBe(0);
@@ -343,7 +360,7 @@ describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_
   it('a failing freeze hook: nothing is frozen and the host sees failure', async () => {
     const { a, b } = ns.mounts as Record<string, string>;
     const hooks = join(tmp.dir, 'hooks-fail');
-    hook(hooks, '10-fail', 'exit 1');
+    writeHook(hooks, '10-fail', 'exit 1');
     await startDaemon([a!, b!], [a!, b!], '--hooks-dir', hooks);
     const fr = await vss('freeze');
     expect(fr.out?.status).toBe(HV_E_FAIL);

@@ -10,6 +10,7 @@ import type { Freezer } from './freezer.js';
 import type { GuardLike } from './guard.js';
 import { createVssHandler } from './handler.js';
 import { createFreezeGate } from '../common/freeze-gate.js';
+import { AfterReply, replyOf, runAfter } from '../common/serve/loop.js';
 
 function world(opts: { failOn?: string } = {}) {
   const events: string[] = [];
@@ -62,7 +63,7 @@ describe('VSS handler', () => {
     const w = world();
     dirs.push(w.dir);
     const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000 });
-    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_S_OK });
     expect(JSON.parse(readFileSync(w.stateFile, 'utf8')).mounts).toEqual(['/b', '/a']);
     const i = w.events.indexOf('guard /b,/a');
     expect(i).toBeGreaterThan(-1);
@@ -72,7 +73,7 @@ describe('VSS handler', () => {
     w.log.info('while frozen');
     expect(w.events.at(-1)).toBe('freeze /a');
     expect(h.isFrozen()).toBe(true);
-    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'thaw', op: 6 }))).toEqual({ status: HV_S_OK });
     const after = w.events.slice(w.events.indexOf('freeze /a') + 1);
     expect(after.slice(0, 3)).toEqual(['thaw /a', 'thaw /b', 'guard disarm']);
     expect(after).toContain('log file systems frozen');
@@ -85,7 +86,7 @@ describe('VSS handler', () => {
     dirs.push(w.dir);
     const gate = createFreezeGate();
     const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, gate, stateFile: w.stateFile, watchdogMs: 60000 });
-    expect(await h.handle({ kind: 'check', op: 2 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'check', op: 2 }))).toEqual({ status: HV_S_OK });
     expect(w.events).toContain('guard ');
     // Work already inside the gate finishes before the first FIFREEZE.
     let release!: () => void;
@@ -95,14 +96,14 @@ describe('VSS handler', () => {
     expect(w.events).not.toContain('freeze /b');
     release();
     await inFlight;
-    expect(await frz).toEqual({ status: HV_S_OK });
+    expect(replyOf(await frz)).toEqual({ status: HV_S_OK });
     expect(w.events.indexOf('kvp in flight done')).toBeLessThan(w.events.indexOf('freeze /b'));
     expect(gate.closed).toBe(true);
     // Work that arrives while frozen waits for the thaw.
     const later = gate.during(() => void w.events.push('kvp after thaw'));
     await new Promise((r) => setTimeout(r, 20));
     expect(w.events).not.toContain('kvp after thaw');
-    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'thaw', op: 6 }))).toEqual({ status: HV_S_OK });
     await later;
     const after = w.events.slice(w.events.indexOf('freeze /a') + 1);
     expect(after.slice(0, 3)).toEqual(['thaw /a', 'thaw /b', 'guard disarm']);
@@ -115,7 +116,7 @@ describe('VSS handler', () => {
     const w = world({ failOn: '/a' });
     dirs.push(w.dir);
     const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000 });
-    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_E_FAIL });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_E_FAIL });
     expect(w.events).toContain('log FREEZE of /a failed: ioctl /a: EIO; everything thawed');
     expect(h.isFrozen()).toBe(false);
     expect(existsSync(w.stateFile)).toBe(false);
@@ -125,10 +126,10 @@ describe('VSS handler', () => {
     const w = world();
     dirs.push(w.dir);
     const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, watchdogMs: 60000, guard: { ...w.guard, arm: async () => { throw new Error('the freeze guard did not start'); } } });
-    expect(await h.handle({ kind: 'check', op: 2 })).toEqual({ status: HV_S_OK });
-    expect(await h.handle({ kind: 'unknown', op: 9 })).toEqual({ status: HV_E_FAIL });
+    expect(replyOf(await h.handle({ kind: 'check', op: 2 }))).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'unknown', op: 9 }))).toEqual({ status: HV_E_FAIL });
     expect(w.events).toContain('log Illegal op:9');
-    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_E_FAIL });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_E_FAIL });
     expect(w.events.some((e) => e.startsWith('freeze '))).toBe(false);
   });
 
@@ -152,7 +153,7 @@ describe('VSS handler', () => {
     let t = 0;
     const slow: Freezer = { ...w.freezer, prepare: async () => void (t += 20000) };
     const h = createVssHandler({ flavor: 'freebsd', freezer: slow, log: w.log, watchdogMs: 60000, replyDeadlineMs: 14000, now: () => t });
-    expect(await h.handle({ kind: 'freeze', op: 2 })).toEqual({ status: HV_E_FAIL });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 2 }))).toEqual({ status: HV_E_FAIL });
     expect(h.isFrozen()).toBe(false);
   });
 
@@ -167,9 +168,9 @@ describe('VSS handler', () => {
       return thaw();
     };
     const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000 });
-    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_S_OK });
     const before = w.events.length;
-    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_E_FAIL });
+    expect(replyOf(await h.handle({ kind: 'thaw', op: 6 }))).toEqual({ status: HV_E_FAIL });
     expect(h.isFrozen()).toBe(true);
     // Nothing reached the log sink, the guard is still armed, the state file is still there.
     expect(w.events.slice(before).filter((e) => e.startsWith('log ') || e === 'guard disarm')).toEqual([]);
@@ -188,13 +189,13 @@ describe('VSS handler', () => {
     const w = world();
     dirs.push(w.dir);
     const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 5000 });
-    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_S_OK });
     await vi.advanceTimersByTimeAsync(5000);
     expect(h.isFrozen()).toBe(false);
-    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_E_FAIL });
+    expect(replyOf(await h.handle({ kind: 'thaw', op: 6 }))).toEqual({ status: HV_E_FAIL });
     // The next backup starts clean.
-    expect(await h.handle({ kind: 'freeze', op: 5 })).toEqual({ status: HV_S_OK });
-    expect(await h.handle({ kind: 'thaw', op: 6 })).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_S_OK });
+    expect(replyOf(await h.handle({ kind: 'thaw', op: 6 }))).toEqual({ status: HV_S_OK });
   });
 
   it('a second FREEZE without THAW gives the applications their thaw before freezing again; stop thaws and runs the thaw hooks', async () => {
@@ -211,10 +212,91 @@ describe('VSS handler', () => {
     expect(seq).toEqual(['hook freeze', 'freeze /b', 'freeze /a', 'thaw /a', 'thaw /b', 'hook thaw', 'hook freeze', 'freeze /b', 'freeze /a']);
     await h.thawAndResume('stop');
     expect(h.isFrozen()).toBe(false);
-    expect(w.events.slice(-1)).toEqual(['hook thaw']);
+    expect(w.events.slice(-2)).toEqual(['hook thaw', 'log thaw hooks done']);
     // Nothing frozen: no hooks run.
     const n = w.events.length;
     await h.thawAndResume('stop');
     expect(w.events.length).toBe(n);
+  });
+
+  it('THAW is answered before the thaw hooks run; their failure is logged and does not change the answer', async () => {
+    const w = world();
+    dirs.push(w.dir);
+    let release!: () => void;
+    const hooks = {
+      freeze: async () => void w.events.push('hook freeze'),
+      thaw: async () => {
+        w.events.push('hook thaw started');
+        await new Promise<void>((r) => (release = r));
+        w.events.push('hook thaw ended');
+        return [{ hook: '/etc/hooks/db', reason: 'exit status 3: no db' }];
+      },
+    };
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000, hooks });
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_S_OK });
+    const res = await h.handle({ kind: 'thaw', op: 6 });
+    // The answer is ready with the file systems thawed and the logs released, and no thaw hook has started.
+    expect(res).toBeInstanceOf(AfterReply);
+    expect(replyOf(res)).toEqual({ status: HV_S_OK });
+    expect(h.isFrozen()).toBe(false);
+    expect(w.events).toContain('log file systems thawed');
+    expect(w.events).not.toContain('hook thaw started');
+    // The loop sends, then runs the after-reply work: the hook starts, and holds it until it ends.
+    const after = runAfter((res as AfterReply<unknown>).after, w.log);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(w.events).toContain('hook thaw started');
+    expect(w.events).not.toContain('log thaw hooks done, 1 failed');
+    release();
+    await after;
+    expect(w.events.slice(w.events.indexOf('hook thaw ended'))).toEqual(['hook thaw ended', 'log thaw hook /etc/hooks/db failed: exit status 3: no db', 'log thaw hooks done, 1 failed']);
+    // The next backup goes on as usual.
+    expect(replyOf(await h.handle({ kind: 'freeze', op: 5 }))).toEqual({ status: HV_S_OK });
+  });
+
+  it('a FREEZE that fails after the freeze hooks answers first and gives the applications their thaw after the reply', async () => {
+    const w = world({ failOn: '/a' });
+    dirs.push(w.dir);
+    const hooks = {
+      freeze: async () => void w.events.push('hook freeze'),
+      thaw: async () => (w.events.push('hook thaw'), []),
+    };
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 60000, hooks });
+    const res = await h.handle({ kind: 'freeze', op: 5 });
+    expect(replyOf(res)).toEqual({ status: HV_E_FAIL });
+    expect(w.events).toContain('hook freeze');
+    expect(w.events).not.toContain('hook thaw');
+    expect(res).toBeInstanceOf(AfterReply);
+    await (res as AfterReply<unknown>).after();
+    expect(w.events.at(-2)).toBe('hook thaw');
+    expect(w.events.at(-1)).toBe('log thaw hooks done');
+  });
+
+  it('thaw hooks the watchdog started finish before the next FREEZE runs the freeze hooks', async () => {
+    vi.useFakeTimers();
+    const w = world();
+    dirs.push(w.dir);
+    let release!: () => void;
+    let thaws = 0;
+    const hooks = {
+      freeze: async () => void w.events.push('hook freeze'),
+      thaw: async () => {
+        w.events.push('hook thaw started');
+        if (thaws++ === 0) await new Promise<void>((r) => (release = r));
+        w.events.push('hook thaw ended');
+        return [];
+      },
+    };
+    const h = createVssHandler({ flavor: 'linux', freezer: w.freezer, log: w.log, guard: w.guard, stateFile: w.stateFile, watchdogMs: 1000, hooks });
+    await h.handle({ kind: 'freeze', op: 5 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.isFrozen()).toBe(false);
+    expect(w.events.at(-1)).toBe('hook thaw started');
+    const frz = h.handle({ kind: 'freeze', op: 5 });
+    await vi.advanceTimersByTimeAsync(50);
+    expect(w.events.filter((e) => e === 'hook freeze')).toHaveLength(1);
+    release();
+    expect(replyOf(await frz)).toEqual({ status: HV_S_OK });
+    const seq = w.events.filter((e) => e.startsWith('hook'));
+    expect(seq).toEqual(['hook freeze', 'hook thaw started', 'hook thaw ended', 'hook freeze']);
   });
 });

@@ -11,10 +11,20 @@
  * before: a guest that is never backed up never pays for it. It then stays,
  * as a new one per backup would slow every FREEZE down (measured: 250 ms
  * instead of 12 ms for 8 file systems, test/bench/vss-freeze.js).
+ *
+ * The applications' thaw hooks never delay the host's answer: a THAW (and a
+ * FREEZE that failed after the freeze hooks ran) is answered first and the
+ * hooks run right after the reply went out (AfterReply, run by the serve
+ * loop before the next request), each bounded by the hook timeout. Their
+ * outcome is logged; it cannot change the host's result, which was only
+ * about the file systems. Freeze hooks stay before the FREEZE reply: they
+ * must finish before anything is frozen. Thaw hooks never overlap: each
+ * run, and the next freeze hooks, wait for the one before.
  */
 import type { Logger } from 'pino';
 import type { FreezeGate } from '../common/freeze-gate.js';
 import { holdLogs, releaseLogs } from '../common/log.js';
+import { AfterReply, type Handled } from '../common/serve/loop.js';
 import type { VssReply, VssRequest } from '../common/serve/vss.js';
 import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
 import type { Freezer, ThawResult } from './freezer.js';
@@ -42,7 +52,8 @@ export interface VssHandlerOptions {
 }
 
 export interface VssHandler {
-  handle(req: VssRequest): Promise<VssReply>;
+  /** The answer; THAW and a failed FREEZE carry the thaw hooks as after-reply work (see replyOf() to read the status). */
+  handle(req: VssRequest): Promise<Handled<VssReply>>;
   /** Thaw now if anything is frozen (synchronous: usable from exit paths). Returns undefined when nothing was frozen. */
   thawNow(reason: string): ThawResult | undefined;
   /** thawNow, then the applications' thaw hooks when something was frozen (stop, device reopen). */
@@ -64,6 +75,8 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
   let retry: NodeJS.Timeout | undefined;
   /** The watchdog thawed before the host's THAW: the snapshot the host took since is not consistent. */
   let watchdogFired = false;
+  /** The last thaw hooks run (settled when none is running): the next run and the freeze hooks wait for it. */
+  let hooksDone: Promise<void> = Promise.resolve();
 
   /**
    * Thaw file systems, then everything that had to wait for it. While any
@@ -92,7 +105,10 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
     return r;
   }
 
-  async function freeze(): Promise<VssReply> {
+  /** The answer, with the thaw hooks to run once it has been sent. */
+  const thenThawHooks = (reply: VssReply) => new AfterReply(reply, runThawHooks);
+
+  async function freeze(): Promise<Handled<VssReply>> {
     const tRequest = now();
     if (frozen) {
       // pitfall F38: never leave an older freeze behind; the applications get their thaw first too.
@@ -107,6 +123,8 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
     const plan = o.freezer.check();
     for (const n of plan.notes) log.debug({ op: 'freeze', mount: n.mountPoint }, `not frozen: ${n.reason}`);
     log.info({ op: 'freeze', mounts: plan.freezable, dryRun: o.dryRun ?? false }, o.dryRun ? `dry run: would freeze ${plan.freezable.join(' ') || 'nothing'}` : `freezing ${plan.freezable.length} file systems`);
+    // Thaw hooks still running (the watchdog's) finish before the applications are told to freeze.
+    await hooksDone;
     const hookFail = await o.hooks?.freeze();
     if (hookFail) {
       log.error({ op: 'freeze', hook: hookFail.hook }, `freeze hook ${hookFail.hook} failed (${hookFail.reason}); not freezing`);
@@ -117,8 +135,7 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
       await o.guard?.arm(plan.freezable);
     } catch (e) {
       log.error({ op: 'freeze' }, `${e instanceof Error ? e.message : String(e)}; not freezing`);
-      await runThawHooks();
-      return FAIL;
+      return thenThawHooks(FAIL);
     }
     if (o.stateFile) {
       if (!o.dryRun && o.onFrozenFs?.(o.stateFile, plan.freezable)) log.warn({ op: 'freeze', path: o.stateFile }, 'state file is on a file system being frozen; not recording state');
@@ -142,14 +159,12 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
       thawFs('freeze failed');
       const f = r.failure!;
       log.error({ op: 'freeze', mount: f.mountPoint, errno: f.code, ms }, `FREEZE of ${f.mountPoint} failed: ${f.message}; everything thawed`);
-      await runThawHooks();
-      return FAIL;
+      return thenThawHooks(FAIL);
     }
     if (o.replyDeadlineMs !== undefined && now() - tRequest > o.replyDeadlineMs) {
       thawFs('freeze too slow');
       log.error({ op: 'freeze', ms: now() - tRequest }, `FREEZE took ${now() - tRequest} ms, past the host's deadline; thawed`);
-      await runThawHooks();
-      return FAIL;
+      return thenThawHooks(FAIL);
     }
     log.info({ op: 'freeze', ms, mounts: r.frozen }, 'file systems frozen');
     watchdog = setTimeout(() => {
@@ -162,20 +177,32 @@ export function createVssHandler(o: VssHandlerOptions): VssHandler {
     return OK;
   }
 
-  async function runThawHooks(): Promise<void> {
-    for (const f of (await o.hooks?.thaw()) ?? []) log.warn({ op: 'thaw', hook: f.hook }, `thaw hook ${f.hook} failed: ${f.reason}`);
+  /** The applications' thaw hooks, after any run still going; outcome logged, never thrown. */
+  function runThawHooks(): Promise<void> {
+    const hooks = o.hooks;
+    if (!hooks) return hooksDone;
+    hooksDone = hooksDone.then(async () => {
+      const t0 = now();
+      try {
+        const failures = await hooks.thaw();
+        for (const f of failures) log.warn({ op: 'thaw-hooks', hook: f.hook }, `thaw hook ${f.hook} failed: ${f.reason}`);
+        log.info({ op: 'thaw-hooks', ms: now() - t0, failed: failures.length }, failures.length ? `thaw hooks done, ${failures.length} failed` : 'thaw hooks done');
+      } catch (e) {
+        log.error({ op: 'thaw-hooks', ms: now() - t0 }, `thaw hooks could not run: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
+    return hooksDone;
   }
 
-  async function thaw(): Promise<VssReply> {
+  async function thaw(): Promise<Handled<VssReply>> {
     const r = thawFs('thaw request');
-    await runThawHooks();
     if (watchdogFired) {
       // The file systems were running again before the host finished its snapshot: not a consistent backup.
       watchdogFired = false;
       log.warn({ op: 'thaw' }, 'THAW after the watchdog had already thawed: reporting failure so the host discards the snapshot');
-      return FAIL;
+      return thenThawHooks(FAIL);
     }
-    return r.ok ? OK : FAIL;
+    return thenThawHooks(r.ok ? OK : FAIL);
   }
 
   async function check(): Promise<VssReply> {

@@ -57,7 +57,7 @@ export function vssOptions(prefix: string): Option[] {
     new Option(`--${p}include <MOUNT>`, 'freeze only this mount point (repeatable)').argParser(collect),
     new Option(`--${p}exclude <MOUNT>`, 'never freeze this mount point (repeatable)').argParser(collect),
     new Option(`--${p}freeze-timeout <SECONDS>`, 'thaw by itself when no THAW arrives within this time').argParser(seconds(`--${p}freeze-timeout`)).default(DEFAULT_FREEZE_TIMEOUT_S),
-    new Option(`--${p}hooks-dir <DIR>`, `application hooks run with "freeze" and "thaw" (default: ${both('hooksDir')})`),
+    new Option(`--${p}hooks-dir <DIR>`, `application hooks run with "freeze" before the freeze and "thaw" after the THAW reply (default: ${both('hooksDir')})`),
     new Option(`--${p}hook-timeout <SECONDS>`, 'per-hook timeout').argParser(seconds(`--${p}hook-timeout`)).default(DEFAULT_HOOK_TIMEOUT_S),
     new Option(`--${p}state-file <PATH>`, `what is frozen, for startup thaw and hvctl (default: ${both('stateFile')})`),
     new Option(`--${p}dry-run`, 'log what would be frozen and freeze nothing'),
@@ -70,7 +70,11 @@ export const vssSafetyText = (prefix: string): string => `File systems are thawe
 SIGHUP, on an internal error, and (Linux, through a guard process; FreeBSD,
 by the kernel) when the daemon is killed. The environment variable
 HVGUEST_FREEZE_ALLOW (colon-separated mount points), when set, is the only
-set of mount points that may ever be frozen.`;
+set of mount points that may ever be frozen.
+Hooks run with "freeze" before the freeze (one that fails or times out
+fails the backup) and with "thaw" right after the THAW reply has gone to
+the host: the host never waits for them, and a thaw hook that fails or
+times out is logged but cannot change the backup's result.`;
 
 /** Repeatable and boolean options have no commander default (it would print "(default: [])"): fill them. */
 export function vssDefaults<T extends Partial<VssServiceOpts>>(o: T): T & Pick<VssServiceOpts, 'include' | 'exclude' | 'dryRun'> {

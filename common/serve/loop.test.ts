@@ -8,16 +8,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
-import { serve, type ServeEnd } from './loop.js';
+import { AfterReply, answer, serve, type Handled, type ServeEnd } from './loop.js';
 import { kvpProtocol, type KvpReply } from './kvp.js';
 import { vssProtocol } from './vss.js';
 import { createMemoryDevice } from '../../sim/memory-device.js';
 import { createSimulator } from '../../sim/simulator.js';
 import type { SimHost } from '../../sim/host-api.js';
-import { HV_E_FAIL, HV_S_OK, KVP_OP_GET, type Flavor } from '../wire/constants.js';
+import { HV_E_FAIL, HV_S_OK, KVP_OP_GET, VSS_OP_THAW, type Flavor } from '../wire/constants.js';
 import { encodeKvp } from '../wire/kvp.js';
 import { encodeLinuxVss } from '../wire/vss.js';
 import type { KvpMessage } from '../wire/kvp.js';
+import type { Device } from '../device/types.js';
 
 const KVP_NODE: Record<Flavor, string> = { freebsd: 'hv_kvp_dev', linux: 'vmbus/hv_kvp' };
 
@@ -33,13 +34,19 @@ function capture() {
   return { log: pino({ level: 'debug' }, stream), lines };
 }
 
+/** The protocol, noting each send in `events` once the device has taken the reply. */
+function recordSends<P extends { send(dev: Device, reply: Buffer): Promise<void> }>(p: P, events: string[]): P {
+  return { ...p, send: async (dev: Device, reply: Buffer) => (await p.send(dev, reply), void events.push('sent')) };
+}
+
 let hosts: SimHost[] = [];
 afterEach(() => {
   hosts.forEach((h) => h.close());
   hosts = [];
 });
 
-function setup(flavor: Flavor, handler: (m: KvpMessage) => KvpReply, backoffMs = 10) {
+/** `sent`, when given, gets one entry per reply the loop hands to the device. */
+function setup(flavor: Flavor, handler: (m: KvpMessage) => Handled<KvpReply>, backoffMs = 10, sent?: string[]) {
   const host = createSimulator({ flavor, timeouts: { kvp: 2000 } });
   hosts.push(host);
   const node = host.nodes.find((n) => n.name === KVP_NODE[flavor])!;
@@ -48,7 +55,7 @@ function setup(flavor: Flavor, handler: (m: KvpMessage) => KvpReply, backoffMs =
   let registrations = 0;
   const done: Promise<ServeEnd> = serve({
     device: () => createMemoryDevice(node, { flavor, service: 'kvp' }),
-    protocol: kvpProtocol(flavor),
+    protocol: sent ? recordSends(kvpProtocol(flavor), sent) : kvpProtocol(flavor),
     handler,
     log,
     signal: ac.signal,
@@ -107,6 +114,57 @@ for (const flavor of ['freebsd', 'linux'] as const) {
       await s.done;
     });
 
+    it('work after the reply starts once the reply is sent, does not delay it, and the next request waits for it', async () => {
+      const events: string[] = [];
+      let release!: () => void;
+      const s = setup(
+        flavor,
+        (m) => {
+          events.push(`handled ${m.pool}`);
+          if (m.pool !== 0) return { status: HV_S_OK };
+          return new AfterReply({ status: HV_S_OK }, async () => {
+            events.push('after started');
+            await new Promise<void>((r) => (release = r)); // a hook that hangs until the test lets it go
+            events.push('after ended');
+          });
+        },
+        10,
+        events,
+      );
+      await s.registered(1);
+      // The host has its answer while the after-reply work is still running.
+      expect((await s.host.kvp({ op: 'delete', pool: 0, key: 'k' })).status).toBe(HV_S_OK);
+      for (let i = 0; i < 100 && !events.includes('after started'); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(events).toEqual(['handled 0', 'sent', 'after started']);
+      // The next request is not taken before that work ends.
+      const next = s.host.kvp({ op: 'delete', pool: 1, key: 'k' });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(events).not.toContain('handled 1');
+      release();
+      expect((await next).status).toBe(HV_S_OK);
+      expect(events).toEqual(['handled 0', 'sent', 'after started', 'after ended', 'handled 1', 'sent']);
+      s.ac.abort();
+      expect(await s.done).toEqual({ reason: 'aborted' });
+    });
+
+    it('work after the reply that fails is logged and the loop goes on', async () => {
+      const s = setup(flavor, (m) =>
+        m.pool === 0
+          ? new AfterReply({ status: HV_S_OK }, async () => {
+              throw new Error('hook exploded');
+            })
+          : { status: HV_S_OK },
+      );
+      await s.registered(1);
+      expect((await s.host.kvp({ op: 'delete', pool: 0, key: 'k' })).status).toBe(HV_S_OK);
+      expect((await s.host.kvp({ op: 'delete', pool: 1, key: 'k' })).status).toBe(HV_S_OK);
+      const failed = s.lines.filter((l) => l.op === 'after-reply');
+      expect(failed).toHaveLength(1);
+      expect(String(failed[0]!.msg)).toContain('hook exploded');
+      s.ac.abort();
+      expect(await s.done).toEqual({ reason: 'aborted' });
+    });
+
     it('reopens and re-registers with backoff when the device goes away and comes back', async () => {
       const s = setup(flavor, () => ({ status: HV_S_OK }));
       await s.registered(1);
@@ -163,5 +221,22 @@ describe('serve loop, Linux VSS', () => {
     expect((await host.vss('thaw')).status).toBe(HV_S_OK);
     ac.abort();
     await done;
+  });
+});
+
+describe('answer()', () => {
+  it('returns the encoded reply after running the after-reply work; a failure there is logged, not thrown', async () => {
+    const events: string[] = [];
+    const { log, lines } = capture();
+    const protocol = vssProtocol('linux');
+    const handler = () =>
+      new AfterReply({ status: HV_S_OK }, async () => {
+        events.push('after');
+        throw new Error('late failure');
+      });
+    const reply = await answer(encodeLinuxVss({ operation: VSS_OP_THAW }), { protocol, handler, log });
+    expect(reply?.readUInt32LE(0)).toBe(HV_S_OK);
+    expect(events).toEqual(['after']);
+    expect(lines.some((l) => l.op === 'after-reply' && String(l.msg).includes('late failure'))).toBe(true);
   });
 });

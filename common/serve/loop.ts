@@ -6,6 +6,13 @@
  * device failure (device gone, late reply rejected, short transfer) closes
  * the device, then reopens and re-registers with backoff, as the C daemons
  * do after hibernation. Only an abort ends the loop.
+ *
+ * A handler may return its answer wrapped in AfterReply with work that must
+ * not delay the host (VSS: the applications' thaw hooks): the loop sends
+ * the reply, then awaits that work before it waits for the next request, so
+ * requests stay strictly one at a time. The work runs even when the send
+ * failed (what it follows, e.g. the thaw, has happened); an error there is
+ * logged and the loop goes on.
  */
 import type { Logger } from 'pino';
 import { DeviceError, type Device, type DeviceFactory, type Registration } from '../device/types.js';
@@ -22,7 +29,27 @@ export interface Protocol<Req, Res> {
   send(dev: Device, reply: Buffer): Promise<void>;
 }
 
-export type Handler<Req, Res> = (req: Req) => Res | Promise<Res>;
+/** A handler's answer plus work to run once the reply has gone to the device. */
+export class AfterReply<Res> {
+  constructor(
+    readonly reply: Res,
+    readonly after: () => Promise<void>,
+  ) {}
+}
+
+/** What a handler returns: the answer, or the answer with after-reply work. */
+export type Handled<Res> = Res | AfterReply<Res>;
+
+export type Handler<Req, Res> = (req: Req) => Handled<Res> | Promise<Handled<Res>>;
+
+/** The answer itself, without any after-reply work. */
+export const replyOf = <Res>(h: Handled<Res>): Res => (h instanceof AfterReply ? h.reply : h);
+
+/** One received message's outcome: the encoded reply (undefined: none to send) and the work to run after sending it. */
+export interface Response {
+  reply: Buffer | undefined;
+  after?: () => Promise<void>;
+}
 
 export interface ServeOptions<Req, Res> {
   /** Makes a fresh unopened Device; called again for every reopen. */
@@ -117,29 +144,58 @@ async function loopOnce<Req, Res>(dev: Device, o: ServeOptions<Req, Res>): Promi
     if (!(await dev.waitReadable(o.signal))) continue;
     const raw = await o.protocol.receive(dev);
     if (!raw) continue;
-    const reply = await answer(raw, o);
-    if (reply) await o.protocol.send(dev, reply);
+    const r = await respond(raw, o);
+    try {
+      if (r.reply) await o.protocol.send(dev, r.reply);
+    } finally {
+      if (r.after) await runAfter(r.after, o.log);
+    }
   }
 }
 
+/** Run after-reply work; it never throws (a failure is one log line). */
+export async function runAfter(after: () => Promise<void>, log: Logger): Promise<void> {
+  try {
+    await after();
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    log.error({ op: 'after-reply', err }, `work after the reply failed: ${err.message}`);
+  }
+}
+
+type Answering<Req, Res> = Pick<ServeOptions<Req, Res>, 'protocol' | 'handler' | 'log'>;
+
 /**
- * The reply to one received message: decode, handler, encode; a message
- * that does not decode or a handler that throws gets the protocol's
- * failure answer (undefined when it has none). Never throws for bad input.
- * Exported so the reliability suite drives exactly this path at handler level.
+ * The reply to one received message, with any after-reply work already
+ * done (the loop itself uses respond() and sends in between). Exported so
+ * the reliability suite drives exactly this path at handler level.
  */
-export async function answer<Req, Res>(raw: Buffer, o: Pick<ServeOptions<Req, Res>, 'protocol' | 'handler' | 'log'>): Promise<Buffer | undefined> {
+export async function answer<Req, Res>(raw: Buffer, o: Answering<Req, Res>): Promise<Buffer | undefined> {
+  const r = await respond(raw, o);
+  if (r.after) await runAfter(r.after, o.log);
+  return r.reply;
+}
+
+/**
+ * One received message's reply and after-reply work: decode, handler,
+ * encode; a message that does not decode or a handler that throws gets the
+ * protocol's failure answer (undefined when it has none) and no after-reply
+ * work. Never throws for bad input.
+ */
+export async function respond<Req, Res>(raw: Buffer, o: Answering<Req, Res>): Promise<Response> {
   const req = o.protocol.decode(raw);
   if (req instanceof WireError) {
     o.log.warn({ op: 'decode', errno: req.code, bytes: raw.length }, `malformed request: ${req.message}`);
-    return o.protocol.failure(raw, req);
+    return { reply: o.protocol.failure(raw, req) };
   }
   try {
-    return o.protocol.encode(await o.handler(req), req, raw);
+    const h = await o.handler(req);
+    const reply = o.protocol.encode(replyOf(h), req, raw);
+    return h instanceof AfterReply ? { reply, after: h.after } : { reply };
   } catch (e) {
     // A handler bug must not take the daemon down: the host gets a failure status.
     const err = e instanceof Error ? e : new Error(String(e));
     o.log.error({ op: 'handler', err }, `request handler failed: ${err.message}`);
-    return o.protocol.failure(raw, err);
+    return { reply: o.protocol.failure(raw, err) };
   }
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { answer } from '../../common/serve/loop.js';
 import { kvpProtocol } from '../../common/serve/kvp.js';
-import { vssProtocol, type VssRequest, type VssReply } from '../../common/serve/vss.js';
+import { vssProtocol, type VssRequest } from '../../common/serve/vss.js';
 import {
   FLAVORS,
   HV_ERROR_NOT_SUPPORTED,
@@ -195,7 +195,7 @@ describe.each(FLAVORS)('hostile host, handler level, %s', (flavor: Flavor) => {
     };
     const vss = createVssHandler({ flavor, freezer, log, watchdogMs: 600_000, stateFile: join(root, 'vss.state') });
     const protocol = vssProtocol(flavor);
-    const handler = (req: VssRequest): Promise<VssReply> => vss.handle(req);
+    const handler = (req: VssRequest) => vss.handle(req);
     const msgSize = vssMsgSize(flavor);
     const seeds = vssSeeds(flavor);
     const t = tally();
