@@ -1,6 +1,7 @@
 /**
  * Shared by the packaging tests: which makes exist, running one in the
- * checkout with explicit variables, listing a staged tree, and building a
+ * checkout with explicit variables, listing a staged tree (listFiles from
+ * test/lib/files.ts), and building a
  * bundle into a temporary directory (never the checkout's bundle/).
  */
 import { spawnSync } from 'node:child_process';
@@ -35,19 +36,7 @@ export function make(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, m
   return run('sh', ['-c', 'cd "$0" && exec "$@"', ROOT, cmd, ...args], { env: cleanEnv(env), ms });
 }
 
-/** Every file under `dir`, as paths relative to it, sorted. */
-export function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
+export { listFiles } from '../lib/files.js';
 
 /** Every directory under `dir` (not `dir` itself). */
 export function listDirs(dir: string): string[] {

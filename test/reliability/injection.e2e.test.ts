@@ -12,30 +12,17 @@
  * arguments, the daemon is still serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { HV_E_FAIL, HV_GUID_NOTFOUND, HV_INVALIDARG, HV_S_CONT, HV_S_OK, KVP_OP } from '../../common/wire/constants.js';
 import { encodeKvp } from '../../common/wire/kvp.js';
 import { stop, type Proc } from '../lib/procs.js';
+import { listFiles } from '../lib/files.js';
 import { report } from './lib.js';
 import { createRig, hostGet, type HostAnswer, type Rig } from './rig.js';
 
 const GUID = '{4f0c5a2e-1b2c-4d3e-8f90-a1b2c3d4e5f6}';
 const MAC = '00:15:5d:01:02:03';
-
-/** Every file under `dir`, relative, recursively. */
-function tree(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(relative(dir, p));
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 describe('injection through host strings (Linux flavor)', () => {
   let rig: Rig;
@@ -183,7 +170,7 @@ describe('injection through host strings (Linux flavor)', () => {
   it('afterwards: no canary, every file in its place, configs hold only addresses, helpers saw only expected arguments', () => {
     expect(existsSync(canary)).toBe(false);
     expect(existsSync(tmpCanary)).toBe(false);
-    const files = tree(rig.dir).filter((f) => !f.startsWith('sim/'));
+    const files = listFiles(rig.dir).filter((f) => !f.startsWith('sim/'));
     const allowed = /^(pool\/\.kvp_pool_[0-4]|pool\/\.hvguest_journal_[0-4]|cfg\/ifcfg-eth9|cfg\/eth9\.nmconnection|net\/eth9\/address|net\/eth9\/device\/device_id|helpers\/hv_(set_ifconfig|get_dns_info|get_dhcp_info)|helper\.log|mount\.txt)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     for (const f of ['ifcfg-eth9', 'eth9.nmconnection']) {
