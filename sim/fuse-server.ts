@@ -15,7 +15,7 @@
  * unmounts too. A stale mount left at DIR is removed before mounting.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import { errnoNumber } from '../common/os/libc.js';
@@ -36,6 +36,7 @@ import {
   type FuseRequest,
 } from './fuse-proto.js';
 import { SimErrno, type SimFile, type SimNode } from './node.js';
+import { readMounts, type MountEntry } from '../vss/mounts-linux.js';
 
 /** Where `npm run build` puts the front-end: dist/native/hvsim-fuse (also found from the TypeScript sources). */
 export function fuseBinary(): string {
@@ -75,45 +76,28 @@ export function fuseUnavailable(h: FuseHost = {}): string | undefined {
   return undefined;
 }
 
-/** Mount points in /proc/self/mountinfo are octal-escaped (space, tab, newline, backslash). */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+/** This process's mount table, or nothing when /proc cannot be read. */
+function mountTable(): MountEntry[] {
+  try {
+    return readMounts();
+  } catch {
+    return [];
+  }
 }
 
 /** File system types mounted exactly at `dir`, last mounted last. */
 export function mountsAt(dir: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  const types: string[] = [];
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    const f = left.split(' ');
-    if (f[4] !== undefined && unescapeMount(f[4]) === dir) types.push(right.split(' ')[0] ?? '');
-  }
-  return types;
+  return mountTable()
+    .filter((m) => m.mountPoint === dir)
+    .map((m) => m.fsType);
 }
 
 /** FUSE mount points at `dir` or below it, deepest first. */
 export function fuseMountsUnder(dir: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
   const root = resolve(dir);
   const found = new Set<string>();
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    const point = left?.split(' ')[4];
-    if (point === undefined || !right?.startsWith('fuse')) continue;
-    const p = unescapeMount(point);
-    if (p === root || p.startsWith(`${root}/`)) found.add(p);
+  for (const m of mountTable()) {
+    if (m.fsType.startsWith('fuse') && (m.mountPoint === root || m.mountPoint.startsWith(`${root}/`))) found.add(m.mountPoint);
   }
   return [...found].sort((a, b) => b.length - a.length);
 }
