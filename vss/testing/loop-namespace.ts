@@ -44,6 +44,60 @@ export function realFreezeUnavailable(): string | undefined {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** A shell holding a private mount namespace open until its stdin closes. */
+export interface NamespaceKeeper {
+  child: ChildProcess;
+  pid: number;
+  /** Resolves when the keeper has exited. */
+  exited: Promise<void>;
+  /**
+   * nsenter's argv prefix into the keeper's namespace. Once the keeper has
+   * exited its process id may belong to anything, this machine's namespace
+   * included: refuse instead.
+   */
+  enter(): string[];
+  /** Close its stdin (it runs its cleanup) and wait; SIGKILL after `ms`. */
+  close(ms: number): Promise<void>;
+}
+
+/**
+ * Start `unshare -m --propagation private sh -c SCRIPT` and wait until it
+ * prints "ready". SCRIPT sets up, echoes ready, waits on stdin (`read x`),
+ * then cleans up. On a setup timeout its stdin closes too, so once its setup
+ * is through it cleans up instead of waiting. `what` names it in errors.
+ */
+export async function startNamespaceKeeper(script: string, what: string, timeoutMs: number): Promise<NamespaceKeeper> {
+  const child: ChildProcess = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => (child.stdin!.end(), reject(new Error(`${what} setup timed out: ${err}`))), timeoutMs);
+    child.stdout!.on('data', () => out.includes('ready\n') && (clearTimeout(t), resolve()));
+    child.on('exit', (code) => (clearTimeout(t), reject(new Error(`${what} setup failed (${code}): ${err}`))));
+  });
+  const pid = child.pid!;
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  return {
+    child,
+    pid,
+    exited,
+    enter() {
+      if (!alive()) throw new Error(`the ${what} keeper (process ${pid}) has exited; refusing to enter a namespace by a process id that may be reused`);
+      return ['nsenter', '-t', String(pid), '-m', '--'];
+    },
+    async close(ms) {
+      if (!alive()) return;
+      child.stdin!.end();
+      const t = setTimeout(() => child.kill('SIGKILL'), ms);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
 export async function createLoopNamespace(dir: string, images: LoopImage[]): Promise<LoopNamespace> {
   const mounts: Record<string, string> = {};
   const setup: string[] = ['set -e', `cd ${q(dir)}`];
@@ -61,30 +115,10 @@ export async function createLoopNamespace(dir: string, images: LoopImage[]): Pro
     'echo cleaned',
   ];
   const script = [...setup, 'echo ready', 'read x || true', ...cleanup].join('\n');
-  const child: ChildProcess = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`namespace setup timed out: ${err}`)), 20000);
-    const check = () => {
-      if (out.includes('ready\n')) {
-        clearTimeout(t);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', check);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`namespace setup failed (${code}): ${err}`));
-    });
-  });
-  const pid = child.pid!;
-  const enter = () => ['nsenter', '-t', String(pid), '-m', '--'];
+  const keeper = await startNamespaceKeeper(script, 'namespace', 20000);
+  const enter = () => keeper.enter();
   return {
-    pid,
+    pid: keeper.pid,
     mounts,
     enter,
     runIn(args, ms, env) {
@@ -98,13 +132,6 @@ export async function createLoopNamespace(dir: string, images: LoopImage[]): Pro
         });
       });
     },
-    async close() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.stdin!.end();
-        const t = setTimeout(() => child.kill('SIGKILL'), 15000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
+    close: () => keeper.close(15000),
   };
 }

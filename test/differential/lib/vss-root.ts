@@ -17,9 +17,10 @@
  * Our daemon runs in the keeper's namespace instead (it needs node and the
  * tree), restricted by --include and HVGUEST_FREEZE_ALLOW to the images.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startNamespaceKeeper } from '../../../vss/testing/loop-namespace.js';
 import { start, type Proc } from '../../lib/procs.js';
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -103,31 +104,10 @@ export async function createVssRoot(work: string, node: string, specs: readonly 
     'umount -R "$R" || umount -l "$R"',
     'echo cleaned',
   ].join('\n');
-  const keeper: ChildProcess = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', setup], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  keeper.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  keeper.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((r) => keeper.on('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    // On a timeout the keeper's stdin closes: once its setup is through it cleans up instead of waiting.
-    const t = setTimeout(() => (keeper.stdin!.end(), reject(new Error(`VSS root setup timed out: ${err}`))), 60_000);
-    keeper.stdout!.on('data', () => out.includes('ready\n') && (clearTimeout(t), resolve()));
-    keeper.on('exit', (code) => (clearTimeout(t), reject(new Error(`VSS root setup failed (${code}): ${err}`))));
-  });
-  const nsenter = ['nsenter', '-t', String(keeper.pid), '-m', '--'];
-  /**
-   * nsenter's argv into the keeper's namespace. Once the keeper has exited
-   * its process id may belong to anything, this machine's namespace
-   * included: refuse instead.
-   */
-  const entering = (): string[] => {
-    if (keeper.exitCode !== null || keeper.signalCode !== null) throw new Error(`the VSS keeper (process ${keeper.pid}) has exited; refusing to enter a namespace by a process id that may be reused`);
-    return nsenter;
-  };
+  const keeper = await startNamespaceKeeper(setup, 'VSS root', 60_000);
   const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const enter = entering();
+      const enter = keeper.enter();
       const c = spawn(enter[0]!, [...enter.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
       let e = '';
       c.stderr!.on('data', (d: Buffer) => (e += d.toString()));
@@ -153,21 +133,14 @@ export async function createVssRoot(work: string, node: string, specs: readonly 
       throw new Error(`fsfreeze -f ${mounts[name]}: exit ${r.code}: ${r.stderr}`);
     },
     startPivoted: (argv) => {
-      const enter = entering();
+      const enter = keeper.enter();
       return start(enter[0]!, [...enter.slice(1), 'unshare', '-m', '--propagation', 'private', 'sh', '-c', pivot, 'pivot', root, ...argv]);
     },
     startInKeeper: (argv, env = {}) => {
-      const enter = entering();
+      const enter = keeper.enter();
       return start(enter[0]!, [...enter.slice(1), ...argv], env);
     },
-    async close() {
-      if (keeper.exitCode === null && keeper.signalCode === null) {
-        keeper.stdin!.end();
-        const t = setTimeout(() => keeper.kill('SIGKILL'), 20_000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
+    close: () => keeper.close(20_000),
   };
 }
 
