@@ -6,11 +6,14 @@
 // namespace, test/lib/c-daemon.ts). Pool 0 is filled with N records before
 // each daemon starts; the host then GETs and SETs existing keys and
 // ENUMERATEs existing indexes at random, timing each request from the
-// host's send to the reply. Bytes per SET: strace -f -y on the daemon
+// host's send to the reply. Both daemons run at once, each on its own
+// simulator, and take turns request by request (the order alternating),
+// so a load change on the machine hits both sides alike. Bytes per SET: strace -f -y on the daemon
 // sums what write/pwrite calls put into pool and journal files.
 // Without root or FUSE, only our daemon runs (socket transport) and the C
 // column reads n/a.
 // Usage: npm run build && node test/bench/kvp-service.js [--quick]
+//        HVGUEST_BENCH_KVP_SIZES=10,1000 to measure only those pool sizes
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +25,7 @@ const { SocketServer } = await dist('sim/socket-server.js');
 const { FuseServer, fuseUnavailable } = await dist('sim/fuse-server.js');
 const { cKvpDaemonUnavailable, startCKvpDaemon } = await dist('test/lib/c-daemon.js');
 
-const SIZES = quick ? [10, 1000] : [10, 1000, 10000, 100000];
+const SIZES = process.env.HVGUEST_BENCH_KVP_SIZES ? process.env.HVGUEST_BENCH_KVP_SIZES.split(",").map(Number) : quick ? [10, 1000] : [10, 1000, 10000, 100000];
 const OPS = ['get', 'set', 'enum'];
 /** Requests per operation: fewer where a request costs a whole-file rewrite (the C daemon at large pools). */
 const count = (impl, size) => (quick ? 20 : impl === 'c' && size >= 100000 ? 6 : impl === 'c' && size >= 10000 ? 40 : 300);
@@ -87,16 +90,31 @@ const rnd = (n) => Math.floor(Math.random() * n);
 const request = (op, size, i) =>
   op === 'get' ? { op: 'get', pool: 0, key: `key${rnd(size)}` } : op === 'set' ? { op: 'set', pool: 0, key: `key${rnd(size)}`, value: `new value ${i}` } : { op: 'enum', pool: 0, index: rnd(size) };
 
-/** Service times (ms) of `n` requests of `op`. */
-async function timeOp(host, op, size, n) {
-  const ms = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = await host.kvp(request(op, size, i));
-    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    if (r.status !== 0) throw new Error(`${op} at ${size} records: ${r.statusName ?? r.outcome}`);
+/**
+ * Service times (ms) of `op` on every daemon in `ds` ({ impl: daemon }),
+ * interleaved: one request to each in turn (the order alternating), so a
+ * load change on this shared machine hits both sides alike. A daemon with
+ * fewer requests to make (the C daemon at large pools) takes its turn
+ * evenly spread over the run.
+ */
+async function timeOps(ds, op, size, warm = false) {
+  const impls = Object.keys(ds);
+  const n = Object.fromEntries(impls.map((impl) => [impl, warm ? (quick ? 3 : 10) : count(impl, size)]));
+  const most = Math.max(...Object.values(n));
+  const ms = Object.fromEntries(impls.map((impl) => [impl, []]));
+  for (let i = 0; i < most; i++) {
+    const turn = i % 2 ? impls.slice().reverse() : impls;
+    for (const impl of turn) {
+      // After i + 1 rounds, `impl` is due floor((i + 1) * n / most) requests.
+      if (ms[impl].length >= Math.floor(((i + 1) * n[impl]) / most)) continue;
+      const req = request(op, size, i);
+      const t0 = process.hrtime.bigint();
+      const r = await ds[impl].sim.host.kvp(req);
+      ms[impl].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (r.status !== 0) throw new Error(`${impl}: ${op} at ${size} records: ${r.statusName ?? r.outcome}`);
+    }
   }
-  return { median: median(ms), p99: quantile(ms, 0.99), n };
+  return Object.fromEntries(impls.map((impl) => [impl, { median: median(ms[impl]), p99: quantile(ms[impl], 0.99), n: ms[impl].length }]));
 }
 
 /** Bytes the daemon writes into pool and journal files per SET of an existing key (strace -f -y). */
@@ -121,17 +139,18 @@ async function bytesPerSet(d, size) {
 const results = {};
 const impls = cWhy ? ['ours'] : ['ours', 'c'];
 for (const size of SIZES) {
-  for (const impl of impls) {
-    const d = await start(impl, size);
-    try {
-      for (const op of OPS) await timeOp(d.sim.host, op, size, quick ? 3 : 10); // warm up
-      const r = {};
-      for (const op of OPS) r[op] = await timeOp(d.sim.host, op, size, count(impl, size));
-      r.bytes = haveStrace ? await bytesPerSet(d, size) : undefined;
-      results[`${impl}:${size}`] = r;
-    } finally {
-      await d.close();
+  const ds = {};
+  try {
+    for (const impl of impls) ds[impl] = await start(impl, size);
+    for (const op of OPS) await timeOps(ds, op, size, true); // warm up
+    for (const impl of impls) results[`${impl}:${size}`] = {};
+    for (const op of OPS) {
+      const t = await timeOps(ds, op, size);
+      for (const impl of impls) results[`${impl}:${size}`][op] = t[impl];
     }
+    for (const impl of impls) results[`${impl}:${size}`].bytes = haveStrace ? await bytesPerSet(ds[impl], size) : undefined;
+  } finally {
+    for (const d of Object.values(ds)) await d.close();
   }
 }
 
