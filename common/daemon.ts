@@ -9,7 +9,7 @@
  * status, so an init system sees a failed start as failed (pitfall P6).
  * Node cannot fork(), so this replaces daemon(3).
  */
-import { spawn } from 'node:child_process';
+import { childProcess } from './os/child.js';
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync, constants as fsc } from 'node:fs';
 import { dirname } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -49,7 +49,7 @@ export const isDetachedChild = (): boolean => process.env[DETACHED_ENV] === '1';
  * failure has been written to stderr.
  */
 export async function detach(name: string, timeoutMs = 60_000): Promise<number> {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+  const child = childProcess().spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
     // The daemon's command line is the one it was started with, as after
     // fork(): argv[0] as the kernel gave it (for a #! launcher, the
     // interpreter path of that line), not execPath with symlinks resolved.

@@ -34,7 +34,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { whileHeld, type HeldLock, type LockMode } from '../common/os/locks.js';
+import { monotonicMs, whileHeld, type HeldLock, type LockMode } from '../common/os/locks.js';
 import { applyChange, replayChange, type ChangeTarget } from './pool-change.js';
 import { codeOf, poolError, PoolError } from './pool-error.js';
 import { decodeRecord, encodeRecord, POOL_RECORD_SIZE as R, poolFileName } from './pool-format.js';
@@ -228,7 +228,7 @@ export class PoolFile {
 
   /** Read the whole file into a fresh image. */
   private reload(st: FileStat, gen: bigint): void {
-    const started = performance.now();
+    const started = monotonicMs();
     const whole = Math.floor(st.size / R);
     const img = new PoolImage();
     const invalid = new Map<string, number[]>();
@@ -255,7 +255,7 @@ export class PoolFile {
     this.image = img;
     this.tail = shortRead ? 0 : st.size - whole * R;
     this.seen = { ...st, gen, trusted: !shortRead && !this.racy(st) };
-    this.o.log?.debug({ op: 'load', pool: this.o.pool, records: img.count, ms: Math.round(performance.now() - started) }, 'pool loaded');
+    this.o.log?.debug({ op: 'load', pool: this.o.pool, records: img.count, ms: Math.round(monotonicMs() - started) }, 'pool loaded');
     this.reportIssues(invalid, notUtf8);
   }
 

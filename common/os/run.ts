@@ -5,7 +5,7 @@
  * timeout; bounded output; only stdio (no inherited descriptors). Host
  * strings passed here are data in argv, never code.
  */
-import { spawn } from 'node:child_process';
+import { childProcess } from './child.js';
 import { isAbsolute } from 'node:path';
 
 export interface RunOptions {
@@ -53,7 +53,7 @@ export const runProgram: Runner = (file, args, opts = {}) => {
     let timedOut = false;
     let truncated = false;
     let error: string | undefined;
-    const child = spawn(file, [...args], {
+    const child = childProcess().spawn(file, [...args], {
       shell: false,
       env: { ...FIXED_ENV, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
