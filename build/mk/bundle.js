@@ -1,11 +1,17 @@
 #!/usr/bin/env node
-// Bundle every program of package.json "bin" into one ESM file each, ready
-// to install without node_modules:
+// Bundle every program of package.json "bin" into one CommonJS file each,
+// ready to install without node_modules:
 //
 //   bundle/hvguest/NAME.js          one per program (pino, commander inside)
+//   bundle/hvguest/NAME.js.cache    V8's code cache for it (SHA-256 of
+//                                   NAME.js, then the data), made by this
+//                                   Node.js; a start with another version
+//                                   compiles from source (load.js)
+//   bundle/hvguest/load.js          starts a program with its code cache
+//                                   (the launchers call it)
 //   bundle/hvguest/guard-main.js    helper scripts the programs start by path
-//   bundle/hvguest/package.json     name, version ("type": "module"; the KVP
-//                                   daemon reads its version from here)
+//   bundle/hvguest/package.json     name, version ("type": "commonjs"; the
+//                                   KVP daemon reads its version from here)
 //   bundle/hvguest/THIRD-PARTY-LICENSES  the license text of every package
 //                                   bundled into the programs (pino,
 //                                   commander and theirs: MIT, which asks
@@ -13,6 +19,11 @@
 //   bundle/hvguest/node_modules/koffi/index.cjs   koffi's loader, one file
 //   bundle/hvguest/node_modules/@koromix/koffi-OS-CPU/   native binaries
 //   bundle/programs                 "NAME DIR" per program, DIR sbin or bin
+//
+// CommonJS rather than ESM: V8's code cache can be used for a script, not for
+// an ES module in Node 20, and a plain script skips the ESM loader (about a
+// third of the start-up time, measured in test/bench/footprint.js).
+// import.meta.url becomes the file URL of the bundle file itself.
 //
 // koffi is loaded at run time with createRequire(import.meta.url)('koffi'),
 // so Node resolves it from node_modules/ next to the bundle, and koffi's own
@@ -61,9 +72,65 @@ function programs() {
   return list;
 }
 
-// CommonJS dependencies (pino, commander) call require() for Node's own
-// modules; an ESM bundle has no require unless the banner makes one.
-const banner = "import { createRequire as __hvguestCreateRequire } from 'node:module';\nconst require = __hvguestCreateRequire(import.meta.url);";
+// Our modules use import.meta.url (paths next to the program, createRequire);
+// in the CommonJS bundle it is the bundle file's own URL. __hvguestLazy(id)
+// stands for require(id) but loads the module at its first use (see
+// LAZY_REQUIRES).
+const banner = [
+  "const __hvguestUrl = require('node:url').pathToFileURL(__filename).href;",
+  'const __hvguestLazy = (id) => { let m; const get = () => (m ??= require(id)); return new Proxy(() => {}, { apply: (_, t, a) => Reflect.apply(get(), t, a), get: (_, k) => get()[k], has: (_, k) => k in get() }); };',
+].join('\n');
+
+/**
+ * Requires in bundled dependencies that load a built-in module at start for
+ * a path the daemons never or rarely take; each becomes a load on first use
+ * (the module's behaviour is unchanged). Together they keep child_process,
+ * net, dgram, worker_threads, assert and the stream modules out of a start
+ * (about 5 ms; test/bench/footprint.js). Each text must occur exactly once
+ * in its file, so a dependency update that changes it fails the build here
+ * instead of silently loading eagerly again.
+ */
+const LAZY_REQUIRES = [
+  // Only executable subcommands spawn; the programs have none.
+  { file: 'commander/lib/command.js', from: "const childProcess = require('node:child_process');", to: "const childProcess = __hvguestLazy('node:child_process');" },
+  // assert() runs in a few of sonic-boom's functions, not at load.
+  { file: 'sonic-boom/index.js', from: "const assert = require('assert')", to: "const assert = __hvguestLazy('assert')" },
+  // isMainThread is read only for an asynchronous destination (ours is synchronous).
+  { file: 'pino/lib/tools.js', from: "const { isMainThread } = require('worker_threads')", to: "const workerThreads = __hvguestLazy('worker_threads')" },
+  { file: 'pino/lib/tools.js', from: '!opts.sync && isMainThread', to: '!opts.sync && workerThreads.isMainThread' },
+  // Transports (worker threads, thread-stream) load when a transport is asked for; the programs ask for none.
+  { file: 'pino/lib/tools.js', from: "const transport = require('./transport')", to: "const transport = (...args) => require('./transport')(...args)" },
+  { file: 'pino/pino.js', from: "module.exports.transport = require('./lib/transport')", to: "module.exports.transport = (...args) => require('./lib/transport')(...args)" },
+];
+
+const lazyRequires = {
+  name: 'hvguest-lazy-requires',
+  setup(b) {
+    const byFile = new Map();
+    for (const r of LAZY_REQUIRES) byFile.set(r.file, [...(byFile.get(r.file) ?? []), r]);
+    const used = new Set();
+    b.onLoad({ filter: /node_modules[\\/].*\.js$/ }, (args) => {
+      const path = args.path.split('\\').join('/');
+      const key = [...byFile.keys()].find((f) => path.endsWith(`/node_modules/${f}`));
+      if (!key) return undefined;
+      let text = readFileSync(args.path, 'utf8');
+      for (const r of byFile.get(key)) {
+        const n = text.split(r.from).length - 1;
+        if (n !== 1) fail(`${key}: expected the text ${JSON.stringify(r.from)} once, found it ${n} times (dependency changed? update LAZY_REQUIRES in build/mk/bundle.js)`);
+        text = text.replace(r.from, r.to);
+        used.add(r);
+      }
+      return { contents: text, loader: 'js' };
+    });
+    b.onEnd((result) => {
+      // A file bundled here must have had every one of its patches applied.
+      const inputs = Object.keys(result.metafile?.inputs ?? {}).map((i) => i.split('\\').join('/'));
+      for (const r of LAZY_REQUIRES) {
+        if (!used.has(r) && inputs.some((i) => i.endsWith(`node_modules/${r.file}`))) fail(`${r.file} was bundled without its lazy-require patch`);
+      }
+    });
+  },
+};
 
 /** Package name of a node_modules path, or undefined for our own files. */
 function packageOf(file) {
@@ -116,15 +183,17 @@ function sideEntries(inputs) {
   return found;
 }
 
-async function bundleEsm(entryPoints) {
+async function bundleCjs(entryPoints) {
   const r = await build({
     entryPoints,
     outdir: lib,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node20',
     banner: { js: banner },
+    define: { 'import.meta.url': '__hvguestUrl', 'import.meta.dirname': '__dirname', 'import.meta.filename': '__filename' },
+    plugins: [lazyRequires],
     legalComments: 'eof',
     metafile: true,
     logLevel: 'warning',
@@ -224,6 +293,15 @@ function koffiNative(platform, version) {
   if (!readdirSync(dest, { recursive: true }).some((f) => String(f).endsWith('.node'))) fail(`${name}@${version} has no .node binary`);
 }
 
+/** NAME.js.cache for each program, made by load.js with this Node.js (the one that will run them in the checkout and on the build machine). */
+function makeCodeCache(names) {
+  try {
+    execFileSync(process.execPath, [join(lib, 'load.js'), '--make-cache', ...names], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HVGUEST_CODE_CACHE: 'off' } });
+  } catch (e) {
+    fail(`cannot make the code cache: ${e.message.split('\n')[0]}`);
+  }
+}
+
 function hostPlatform() {
   return `${process.platform}-${process.arch}`;
 }
@@ -233,21 +311,23 @@ async function main() {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(lib, { recursive: true });
 
-  let inputs = await bundleEsm(Object.fromEntries(progs.map((p) => [p.name, p.entry])));
+  let inputs = await bundleCjs(Object.fromEntries(progs.map((p) => [p.name, p.entry])));
   // Helper scripts started by path, and the scripts those start, each bundled alone.
   const done = new Set(progs.map((p) => `${p.name}.js`));
   for (;;) {
     const more = [...sideEntries(inputs)].filter(([file]) => !done.has(file));
     if (more.length === 0) break;
     for (const [file] of more) done.add(file);
-    inputs = await bundleEsm(Object.fromEntries(more.map(([file, target]) => [basename(file, '.js'), target])));
+    inputs = await bundleCjs(Object.fromEntries(more.map(([file, target]) => [basename(file, '.js'), target])));
   }
 
   writeThirdPartyLicenses();
   writeFileSync(
     join(lib, 'package.json'),
-    JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true, type: 'module' }, null, 2) + '\n',
+    JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true, type: 'commonjs' }, null, 2) + '\n',
   );
+  cpSync(join(root, 'build/mk/load.cjs'), join(lib, 'load.js'));
+  makeCodeCache(progs.map((p) => p.name));
   const version = await bundleKoffi();
   const platforms = (process.env.KOFFI_PLATFORMS ?? '').split(/\s+/).filter(Boolean);
   for (const p of platforms.length ? [...new Set(platforms)] : [hostPlatform()]) koffiNative(p, version);

@@ -144,15 +144,19 @@ launcher() {
 #!$NODEBIN
 // $1: launcher installed by hvguest's \`make install\`. It runs the bundled
 // program in ../lib/hvguest, found from this file's own directory, so a
-// staged tree works wherever it is copied.
+// staged tree works wherever it is copied; load.js there compiles it with
+// its V8 code cache.
 'use strict';
 const { join } = require('node:path');
-const { pathToFileURL } = require('node:url');
-const file = join(__dirname, '..', 'lib', 'hvguest', '$1.js');
-import(pathToFileURL(file).href).then(
-  (m) => m.main(process.argv.slice(2)).then((code) => { if (typeof code === 'number') process.exitCode = code; }),
-  (e) => { process.stderr.write('$1: cannot load ' + file + ' (' + e.message + ')\n'); process.exitCode = 70; },
-);
+const loader = join(__dirname, '..', 'lib', 'hvguest', 'load.js');
+let load;
+try {
+  load = require(loader);
+} catch (e) {
+  process.stderr.write('$1: cannot load ' + loader + ' (' + e.message + ')\\n');
+  process.exit(70);
+}
+load.run('$1', process.argv.slice(2));
 LAUNCHER
 }
 

@@ -159,7 +159,10 @@ for (const m of MAKES) {
       // Started by path from the VSS daemon, so bundled beside it.
       expect(existsSync(join(bundle, 'hvguest', 'guard-main.js'))).toBe(true);
       expect(readdirSync(join(bundle, 'hvguest', 'node_modules', '@koromix'))).toEqual(['koffi-linux-x64']);
-      expect(JSON.parse(readFileSync(join(bundle, 'hvguest', 'package.json'), 'utf8'))).toMatchObject({ name: 'hvguest', version: packageJson().version, type: 'module' });
+      expect(JSON.parse(readFileSync(join(bundle, 'hvguest', 'package.json'), 'utf8'))).toMatchObject({ name: 'hvguest', version: packageJson().version, type: 'commonjs' });
+      // Each program starts through load.js with the V8 code cache made for it (test/packaging/code-cache.test.ts).
+      expect(existsSync(join(bundle, 'hvguest', 'load.js'))).toBe(true);
+      for (const n of names) expect(existsSync(join(bundle, 'hvguest', `${n}.js.cache`)), `${n}.js.cache`).toBe(true);
       // MIT asks for the notice in every copy: each package esbuild put into a bundle (its
       // "// node_modules/PKG/..." source markers) has its license text in THIRD-PARTY-LICENSES.
       const bundledPkgs = new Set<string>();
