@@ -2,11 +2,10 @@
 // transport, daemons started as real processes and timed to registration,
 // /proc readings, statistics, and the result rows that run.js gathers into
 // one table. Not a benchmark itself (run.js skips it).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const quick = process.argv.includes('--quick');
@@ -44,21 +43,26 @@ function bundleDir() {
 
 /**
  * How a program is started: bin/NAME (the launcher over dist/), or with a
- * bundled build (bundleDir) DIR/NAME.js, whose exported main() is called.
- * Returns the node arguments and which build it is.
+ * bundled build (bundleDir) `node DIR/load.js NAME`, which is what an
+ * installed launcher runs (load.js compiles DIR/NAME.js with its V8 code
+ * cache). Returns the node arguments and which build it is.
  */
 export function program(name) {
   const dir = bundleDir();
   if (dir) {
-    for (const ext of ['.js', '.mjs', '.cjs', '']) {
-      const p = resolve(dir, name + ext);
-      // A bundle exports main() for an installed launcher to call; this is that launcher.
-      const launch = `const m = await import(${JSON.stringify(pathToFileURL(p).href)}); const c = await m.main(process.argv.slice(1)); if (typeof c === 'number') process.exitCode = c;`;
-      if (existsSync(p)) return { args: ['--input-type=module', '-e', launch, '--'], build: `bundle ${dir}` };
-    }
-    throw new Error(`HVGUEST_BENCH_BUNDLE=${dir} has no ${name}.js`);
+    const loader = resolve(dir, 'load.js');
+    if (!existsSync(loader) || !existsSync(resolve(dir, `${name}.js`))) throw new Error(`HVGUEST_BENCH_BUNDLE=${dir} has no load.js or no ${name}.js (run \`npm run build && node build/mk/bundle.js\`)`);
+    return { args: [loader, name], build: `bundle ${dir}` };
   }
   return { args: [join(ROOT, 'bin', name)], build: 'dist/ (tsc output, not bundled)' };
+}
+
+/** For a bundled build: what each program's start does with its V8 code cache ({ NAME: used|rejected|stale|missing|off }); undefined for dist/. */
+export function codeCacheState(names) {
+  const dir = bundleDir();
+  if (!dir) return undefined;
+  const out = execFileSync(process.execPath, [resolve(dir, 'load.js'), '--cache-state', ...names], { encoding: 'utf8' });
+  return Object.fromEntries(out.trim().split('\n').map((l) => l.split(' ')));
 }
 
 /** The simulator of `flavor` in this process, serving its nodes as sockets in a fresh directory. */
