@@ -2,16 +2,18 @@
 // KVP request service time and disk writes per SET at growing pool sizes:
 // hv_kvp_daemon against Debian's C hv_kvp_daemon, side by side on the same
 // kind of simulated device node (a FUSE file that behaves like
-// /dev/vmbus/hv_kvp; the C daemon sees it there through a private mount
-// namespace, test/lib/c-daemon.ts). Pool 0 is filled with N records before
-// each daemon starts; the host then GETs and SETs existing keys and
+// /dev/vmbus/hv_kvp; the C daemon sees it there, and the benchmark's pool
+// directory as /var/lib/hyperv, from inside a guest namespace of the
+// differential tests, test/differential/lib/guest-ns.ts). Pool 0 is filled
+// with N records before each daemon starts; the host then GETs and SETs existing keys and
 // ENUMERATEs existing indexes at random, timing each request from the
 // host's send to the reply. Both daemons run at once, each on its own
 // simulator, and take turns request by request (the order alternating),
 // so a load change on the machine hits both sides alike. Bytes per SET: strace -f -y on the daemon
 // sums what write/pwrite calls put into pool and journal files.
-// Without root or FUSE, only our daemon runs (socket transport) and the C
-// column reads n/a.
+// Without root, FUSE, hyperv-daemons or the namespace tools, only our
+// daemon runs (on the socket transport when FUSE is missing) and the C
+// column reads n/a, with the reason in the notes.
 // Usage: npm run build && node test/bench/kvp-service.js [--quick]
 //        HVGUEST_BENCH_KVP_SIZES=10,1000 to measure only those pool sizes
 import { spawn } from 'node:child_process';
@@ -23,7 +25,8 @@ import { dist, emit, fmt, have, median, program, quantile, quick, sleep, startDa
 const { createSimulator } = await dist('sim/simulator.js');
 const { SocketServer } = await dist('sim/socket-server.js');
 const { FuseServer, fuseUnavailable } = await dist('sim/fuse-server.js');
-const { cKvpDaemonUnavailable, startCKvpDaemon } = await dist('test/lib/c-daemon.js');
+const { C_KVP_DAEMON, cKvpDaemonUnavailable, prepareGuest, startInGuest } = await dist('test/differential/lib/guest-ns.js');
+const { stop } = await dist('test/lib/procs.js');
 
 const SIZES = process.env.HVGUEST_BENCH_KVP_SIZES ? process.env.HVGUEST_BENCH_KVP_SIZES.split(",").map(Number) : quick ? [10, 1000] : [10, 1000, 10000, 100000];
 const OPS = ['get', 'set', 'enum'];
@@ -62,19 +65,29 @@ async function simulator() {
 /** Start `impl` ('ours' or 'c') on a fresh simulator with pool 0 holding `size` records. */
 async function start(impl, size) {
   const sim = await simulator();
-  const pool = join(sim.dir, 'pool');
-  mkdirSync(pool);
-  writePool(join(pool, '.kvp_pool_0'), size);
   let proc;
   if (impl === 'ours') {
+    const pool = join(sim.dir, 'pool');
+    mkdirSync(pool);
+    writePool(join(pool, '.kvp_pool_0'), size);
     proc = await startDaemon(sim.host, [...program('hv_kvp_daemon').args, '-n', '--flavor', 'linux', '--device', sim.node, '--pool-dir', pool], ['kvp']);
   } else {
-    const c = startCKvpDaemon({ node: sim.node, poolDir: pool });
-    let gone;
-    c.exited.then((x) => (gone = x));
-    await until(() => gone !== undefined || sim.host.status().kvp.registered, 20000, 'the C daemon to register');
-    if (gone !== undefined) throw new Error(`the C daemon exited (${gone}): ${c.stderr()}`);
-    proc = { pid: c.pid, stop: () => c.stop() };
+    // A guest namespace laid out under the simulator's directory; its pool directory is /var/lib/hyperv there.
+    const work = join(sim.dir, 'guest');
+    const { poolDir } = prepareGuest(work);
+    writePool(join(poolDir, '.kvp_pool_0'), size);
+    const c = startInGuest(work, sim.node, 'vmbus/hv_kvp', [C_KVP_DAEMON, '-n']);
+    const gone = () => c.child.exitCode ?? c.child.signalCode ?? undefined;
+    try {
+      await until(() => gone() !== undefined || sim.host.status().kvp.registered, 20000, 'the C daemon to register');
+      if (gone() !== undefined) throw new Error(`the C daemon exited (${gone()})`);
+    } catch (e) {
+      await stop(c);
+      await sim.close();
+      throw new Error(`${e.message}; its stderr: ${c.stderr().trim() || '(empty)'}`);
+    }
+    // unshare and sh exec into the daemon: this process id is the C daemon's own (strace attaches to it).
+    proc = { pid: c.child.pid, stop: () => stop(c) };
   }
   return {
     sim,

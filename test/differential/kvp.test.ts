@@ -23,11 +23,11 @@ import { POOL_RECORD_SIZE, decodeRecord, poolFileName } from '../../kvp/pool-for
 import { ROOT, bin, killAll, run } from '../lib/procs.js';
 import { compareSession, explain, hostView, type Deliberate, type Difference } from './lib/compare.js';
 import { fuseUnavailable } from '../../sim/fuse-server.js';
-import { C_KVP_DAEMON, C_VSS_DAEMON, removeFuseMountsUnder, runKvpDaemon, type KvpRun } from './lib/daemon-run.js';
-import { GUEST, guestNsUnavailable } from './lib/guest-ns.js';
+import { C_VSS_DAEMON, removeFuseMountsUnder, runKvpDaemon, type KvpRun } from './lib/daemon-run.js';
+import { C_KVP_DAEMON, GUEST, cKvpDaemonUnavailable } from './lib/guest-ns.js';
 import { kvpSession, readBackSession, type Step } from './lib/kvp-session.js';
 
-const reason = guestNsUnavailable() ?? (existsSync(C_KVP_DAEMON) ? undefined : `${C_KVP_DAEMON} missing (Debian package hyperv-daemons)`) ?? fuseUnavailable();
+const reason = cKvpDaemonUnavailable() ?? fuseUnavailable();
 
 const C_ARGV = [C_KVP_DAEMON, '-n'];
 const OURS_ARGV = [bin('hv_kvp_daemon'), '-n'];

@@ -6,9 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+/**
+ * The checkout. This module also runs compiled, as dist/test/lib/procs.js
+ * (the KVP benchmark reaches it through guest-ns.ts), one level deeper.
+ */
+const UP = resolve(import.meta.dirname, '../..');
+export const ROOT = basename(UP) === 'dist' ? resolve(UP, '..') : UP;
 export const bin = (name: string): string => join(ROOT, 'bin', name);
 export const dist = (path: string): string => join(ROOT, 'dist', path);
 

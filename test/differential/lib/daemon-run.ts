@@ -14,7 +14,6 @@ import { runSession, type StepResult } from './compare.js';
 import { prepareGuest, startInGuest } from './guest-ns.js';
 import type { Step } from './kvp-session.js';
 
-export const C_KVP_DAEMON = '/usr/sbin/hv_kvp_daemon';
 export const C_VSS_DAEMON = '/usr/sbin/hv_vss_daemon';
 
 /** Start `hvsim serve --fuse --flavor linux` at `dir` and wait for its ready line. */

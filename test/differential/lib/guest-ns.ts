@@ -24,6 +24,12 @@
  * Everything mounted or configured here belongs to the namespaces and
  * vanishes when the daemon exits; nothing touches this machine's own
  * file systems, interfaces or /dev.
+ *
+ * The KVP benchmark (test/bench/kvp-service.js) runs Debian's C KVP daemon
+ * the same way, so this file is also compiled to dist/test/differential/lib/
+ * (tsconfig). Never run the C VSS daemon in such a guest: on FREEZE it
+ * freezes every file system it can see, and the mount namespace still sees
+ * the machine's own (the VSS differential test uses vss-root.ts instead).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -49,6 +55,9 @@ export const GUEST = {
   dns: ['192.0.2.53', '2001:db8:d1f::53'],
 } as const;
 
+/** Debian's C KVP daemon (package hyperv-daemons). */
+export const C_KVP_DAEMON = '/usr/sbin/hv_kvp_daemon';
+
 /** Why a guest namespace cannot be built here, or undefined. */
 export function guestNsUnavailable(): string | undefined {
   if (process.platform !== 'linux') return 'Linux namespaces only';
@@ -58,6 +67,11 @@ export function guestNsUnavailable(): string | undefined {
   const probe = spawnSync('unshare', ['-m', '-n', '-u', '--propagation', 'private', 'sh', '-c', 'ip link add hvprobe0 type veth peer name hvprobe1 && mount -t tmpfs t /mnt'], { encoding: 'utf8' });
   if (probe.status !== 0) return `cannot build a namespace with a veth pair: ${probe.stderr.trim()}`;
   return undefined;
+}
+
+/** Why Debian's C KVP daemon cannot be run in a guest namespace here, or undefined. */
+export function cKvpDaemonUnavailable(): string | undefined {
+  return guestNsUnavailable() ?? (existsSync(C_KVP_DAEMON) ? undefined : `${C_KVP_DAEMON} missing (Debian package hyperv-daemons)`);
 }
 
 const NS_SCRIPT = `set -eu
