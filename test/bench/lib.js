@@ -42,6 +42,12 @@ function bundleDir() {
   }
 }
 
+/** Where the daemon being measured looks for the native freeze guard (vss/guard.ts nativeGuardPath). */
+export function nativeGuardPath() {
+  const dir = bundleDir();
+  return dir ? resolve(dir, 'hvguest-freeze-guard') : join(ROOT, 'dist/native/hvguest-freeze-guard');
+}
+
 /**
  * How a program is started: bin/NAME (the launcher over dist/), or with a
  * bundled build (bundleDir) DIR/NAME.js, whose exported main() is called.
