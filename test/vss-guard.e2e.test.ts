@@ -10,6 +10,7 @@
  * falls back to the node guard, never to none.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -203,6 +204,30 @@ for (const g of GUARDS) {
     }
   });
 }
+
+describe.skipIf(GUARDS.some((g) => g.skip !== undefined))('freeze guard protocol: the native and the node guard answer alike', () => {
+  it('random lists (any UTF-16, lone surrogates and NUL included), random JSON and random text: the same ok or bad from both', async () => {
+    const [native, node] = GUARDS.map((g) => guardOf(g.program));
+    expect([await native!.next(), await node!.next()]).toEqual(['ready', 'ready']);
+    // Characters that matter to a path parser, often: NUL, halves of a surrogate pair, a whole pair, escapes.
+    const unit = fc.oneof(fc.constantFrom('\0', '\ud83d', '\ude00', '\ud83d\ude00', '\u00e9', '"', '\\', '/', '\t', '\u007f', 'a'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }));
+    const line = fc.oneof(
+      fc.array(fc.string({ unit, maxLength: 12 }), { maxLength: 6 }).map((l) => JSON.stringify({ thaw: l })),
+      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify({ thaw: v })),
+      fc.string({ unit: 'binary', maxLength: 60 }).map((t) => t.replaceAll('\n', ' ')),
+    );
+    await fc.assert(
+      fc.asyncProperty(line, async (l) => {
+        const [a, b] = [await native!.ask(l), await node!.ask(l)];
+        expect(a.split(' ')[0], `${JSON.stringify(l)}: native ${a}, node ${b}`).toBe(b.split(' ')[0]);
+      }),
+      { numRuns: 300 },
+    );
+    native!.end();
+    node!.end();
+  }, 60000);
+});
 
 // ---------------------------------------------------------------- real thaws
 
