@@ -1,23 +1,40 @@
 #!/bin/sh
-# Build the simulator's FUSE front-end (sim/fuse/hvsim-fuse.c) into
-# dist/native/hvsim-fuse. Optional: without a C compiler or libfuse3's
-# pkg-config data it prints one line and succeeds, and `hvsim serve --fuse`
-# then says the front-end was not built.
+# Build the native helpers into dist/native/ (Linux only; elsewhere it
+# says so in one line and succeeds):
+#   hvguest-freeze-guard  the VSS daemon's SIGKILL guard
+#                         (vss/guard/hvguest-freeze-guard.c), which the
+#                         daemon prefers to the node guard (vss/guard-main.ts)
+#   hvsim-fuse            the simulator's FUSE front-end (sim/fuse/hvsim-fuse.c)
+# Both are optional: without a C compiler (or, for hvsim-fuse, libfuse3's
+# pkg-config data) each prints one line and the build succeeds; the daemon
+# then uses the node guard, and `hvsim serve --fuse` says the front-end was
+# not built.
 set -eu
 cd "$(dirname "$0")/.."
-src=sim/fuse/hvsim-fuse.c
-out=dist/native/hvsim-fuse
 cc=${CC:-cc}
-if ! command -v "$cc" >/dev/null 2>&1; then
-	echo "native.sh: FUSE front-end not built (no C compiler: $cc)"
+if [ "$(uname -s)" != Linux ]; then
+	echo "native.sh: nothing to build on $(uname -s) (the native helpers are Linux-only)"
 	exit 0
 fi
+if ! command -v "$cc" >/dev/null 2>&1; then
+	echo "native.sh: native freeze guard and FUSE front-end not built (no C compiler: $cc)"
+	exit 0
+fi
+mkdir -p dist/native
+CFLAGS="-std=gnu11 -O2 -Wall -Wextra -Wconversion"
+
+# Written to a temporary name and renamed, so a daemon starting it meanwhile never runs half a file.
+guard=dist/native/hvguest-freeze-guard
+# shellcheck disable=SC2086
+"$cc" $CFLAGS -o "$guard.tmp" vss/guard/hvguest-freeze-guard.c
+mv -f "$guard.tmp" "$guard"
+
+fuse=dist/native/hvsim-fuse
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists fuse3; then
 	echo "native.sh: FUSE front-end not built (pkg-config or libfuse3 development files missing)"
 	exit 0
 fi
-mkdir -p dist/native
-# Word splitting of the pkg-config output is intended.
-# shellcheck disable=SC2046
-"$cc" -std=gnu11 -O2 -Wall -Wextra -Wconversion -o "$out.tmp" "$src" $(pkg-config --cflags --libs fuse3)
-mv -f "$out.tmp" "$out"
+# Word splitting of CFLAGS and the pkg-config output is intended.
+# shellcheck disable=SC2046,SC2086
+"$cc" $CFLAGS -o "$fuse.tmp" sim/fuse/hvsim-fuse.c $(pkg-config --cflags --libs fuse3)
+mv -f "$fuse.tmp" "$fuse"

@@ -646,7 +646,7 @@ describe('hvsim serve --fuse refuses clearly when FUSE cannot work', () => {
   it('build/native.sh without a C compiler prints one line and succeeds', async () => {
     const r = await run('sh', [join(ROOT, 'build/native.sh')], { env: { CC: 'no-such-cc' } });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('native.sh: FUSE front-end not built (no C compiler: no-such-cc)\n');
+    expect(r.stdout).toBe('native.sh: native freeze guard and FUSE front-end not built (no C compiler: no-such-cc)\n');
   });
 
   it.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as a non-root user: exit status 2 and the reason on stderr, nothing mounted', async () => {

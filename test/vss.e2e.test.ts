@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { bin, dist, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { SIM_TRANSPORTS, noMountLeft, transportTitle } from './lib/transports.js';
 import { logged, writeHook } from './lib/vss-hooks.js';
 import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
@@ -32,6 +32,8 @@ nas:/export on /mnt/nas (nfs)
 `;
 
 const VSS_NODE: Record<Flavor, string> = { freebsd: 'hv_fsvss_dev', linux: 'vmbus/hv_vss' };
+/** The native freeze guard `npm run build` compiles when there is a C compiler. */
+const NATIVE_GUARD = dist('native/hvguest-freeze-guard');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const transport of SIM_TRANSPORTS)
@@ -269,11 +271,11 @@ describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_
   };
 
   /** Start the daemon inside the namespace, allowed to freeze only `allow`. */
-  async function startDaemon(include: string[], allow: string[], ...extra: string[]) {
+  async function startDaemon(include: string[], allow: string[], extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
     const [cmd, ...pre] = ns.enter();
     daemonErr = '';
     const args = [...pre, bin('hv_vss_daemon'), '-n', '--flavor', 'linux', '--device', join(simDir, 'vmbus/hv_vss'), '--state-file', stateFile(), '--hooks-dir', join(tmp.dir, 'no-hooks'), ...include.flatMap((m) => ['--include', m]), ...extra];
-    const c = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HVGUEST_FREEZE_ALLOW: allow.join(':') } });
+    const c = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env, HVGUEST_FREEZE_ALLOW: allow.join(':') } });
     c.stderr!.on('data', (d: Buffer) => (daemonErr += d.toString()));
     daemon = c;
     for (let i = 0; i < 200; i++) {
@@ -361,7 +363,7 @@ describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_
     const { a, b } = ns.mounts as Record<string, string>;
     const hooks = join(tmp.dir, 'hooks-fail');
     writeHook(hooks, '10-fail', 'exit 1');
-    await startDaemon([a!, b!], [a!, b!], '--hooks-dir', hooks);
+    await startDaemon([a!, b!], [a!, b!], ['--hooks-dir', hooks]);
     const fr = await vss('freeze');
     expect(fr.out?.status).toBe(HV_E_FAIL);
     expect(await Promise.all(writers([a!, b!], 'hook'))).toEqual([0, 0]);
@@ -372,7 +374,7 @@ describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_
     const c = await startDaemon([a!, b!], [a!, b!]);
     expect((await vss('freeze')).out?.status).toBe(HV_S_OK);
     const guardPid = Number(readFileSync(`/proc/${c.pid}/task/${c.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
-    expect(readFileSync(`/proc/${guardPid}/cmdline`, 'utf8')).toMatch(/guard-main\.js/);
+    expect(readFileSync(`/proc/${guardPid}/cmdline`, 'utf8')).toMatch(/hvguest-freeze-guard|guard-main\.js/);
     process.kill(guardPid, 'SIGKILL');
     const died = new Promise((r) => c.on('exit', r));
     c.kill('SIGKILL');
@@ -388,16 +390,62 @@ describe.skipIf(skipReal !== undefined || transport.skip !== undefined)(`hv_vss_
     expect(existsSync(stateFile())).toBe(false);
   });
 
+  // The guard's one job: the daemon killed outright while file systems are frozen. Each guard
+  // program, and the default choice (the native guard whenever it is built).
+  for (const choice of ['auto', 'native', 'node'] as const) {
+    const kind = choice === 'auto' ? (existsSync(NATIVE_GUARD) ? 'native' : 'node') : choice;
+    it.skipIf(kind === 'native' && !existsSync(NATIVE_GUARD))(`daemon SIGKILLed while frozen, HVGUEST_GUARD=${choice}: the ${kind} guard thaws every file system, the one below last${kind === 'native' && !existsSync(NATIVE_GUARD) ? ` (skipped: ${NATIVE_GUARD} not built)` : ''}`, async () => {
+      const { a, b, c } = ns.mounts as Record<string, string>;
+      const d = await startDaemon([a!, b!, c!], [a!, b!, c!], [], { HVGUEST_GUARD: choice });
+      expect((await vss('freeze')).out?.status, daemonErr).toBe(HV_S_OK);
+      const started = /freeze guard started: (\w+), pid (\d+)/.exec(daemonErr);
+      expect(started?.[1], daemonErr).toBe(kind);
+      expect(daemonErr.match(/freeze guard started/g)).toHaveLength(1);
+      const guardPid = Number(started![2]);
+      expect(readFileSync(`/proc/${guardPid}/cmdline`, 'utf8')).toMatch(kind === 'native' ? /^\/\S*\/hvguest-freeze-guard\0$/ : /guard-main\.js/);
+      let done = false;
+      const w = Promise.all(writers([a!, b!, c!], `kill-${choice}`)).then((codes) => ((done = true), codes));
+      await sleep(500);
+      expect(done, 'a write finished while frozen').toBe(false);
+      const died = new Promise((r) => d.on('exit', r));
+      d.kill('SIGKILL');
+      await died;
+      const t0 = Date.now();
+      expect(await w).toEqual([0, 0, 0]);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      // Its work done, the guard is gone too.
+      for (let i = 0; i < 100 && existsSync(`/proc/${guardPid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${guardPid}/status`, 'utf8')); i++) await sleep(20);
+      expect(existsSync(`/proc/${guardPid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${guardPid}/status`, 'utf8')), 'the guard still runs').toBe(false);
+      // The state file the killed daemon left is what the next start cleans up; nothing is frozen any more.
+      expect(existsSync(stateFile())).toBe(true);
+      await startDaemon([a!, b!, c!], [a!, b!, c!]);
+      expect(existsSync(stateFile())).toBe(false);
+    });
+  }
+
   it('SIGTERM while frozen thaws; so does the watchdog', async () => {
     const { a, b } = ns.mounts as Record<string, string>;
     await startDaemon([a!, b!], [a!, b!]);
     expect((await vss('freeze')).out?.status).toBe(HV_S_OK);
     await stopDaemon();
     expect(await Promise.all(writers([a!, b!], 'term'))).toEqual([0, 0]);
-    await startDaemon([a!, b!], [a!, b!], '--freeze-timeout', '0.5');
+    await startDaemon([a!, b!], [a!, b!], ['--freeze-timeout', '0.5']);
     expect((await vss('freeze')).out?.status).toBe(HV_S_OK);
     await sleep(900);
     expect(await Promise.all(writers([a!, b!], 'watchdog'))).toEqual([0, 0]);
     expect(daemonErr).toMatch(/thawed by the watchdog/);
+  });
+});
+
+describe.skipIf(process.platform !== 'linux')('hv_vss_daemon HVGUEST_GUARD', () => {
+  it('a value other than native, node or auto stops the start-up with status 64, naming the variable', async () => {
+    const tmp = tempDir('hvguest-vss-guardenv-');
+    try {
+      const r = await run(bin('hv_vss_daemon'), ['-n', '--flavor', 'linux', '--device', join(tmp.dir, 'no-device'), '--state-file', join(tmp.dir, 'vss.state')], { env: { ...process.env, HVGUEST_GUARD: 'c' } });
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toMatch(/HVGUEST_GUARD=c: expected native, node or auto/);
+    } finally {
+      tmp.remove();
+    }
   });
 });

@@ -4,10 +4,10 @@
  * hv_vss_daemon runs it alone, hvguestd beside KVP; both take its options
  * from vssOptions().
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import type { Logger } from 'pino';
-import { InvalidArgumentError } from '../common/cli.js';
+import { EX_USAGE, InvalidArgumentError } from '../common/cli.js';
 import { EX_SOFTWARE, StartupError, deviceStartupFailure, processAlive } from '../common/daemon.js';
 import { ffiDeviceFactory } from '../common/device/ffi-device.js';
 import type { FreezeGate } from '../common/freeze-gate.js';
@@ -21,7 +21,7 @@ import { DEFAULT_FREEZE_TIMEOUT_S, DEFAULT_HOOK_TIMEOUT_S, FREEBSD_REPLY_DEADLIN
 import type { Freezer } from './freezer.js';
 import { createFreebsdFreezer, parseFreebsdMountOutput } from './freezer-freebsd.js';
 import { createLinuxFreezer } from './freezer-linux.js';
-import { createGuard, guardScript, type GuardLike } from './guard.js';
+import { GuardChoiceError, chooseGuards, createGuard, type GuardLike, type GuardProgram } from './guard.js';
 import { createVssHandler } from './handler.js';
 import { createHooks } from './hooks.js';
 import { mountOf, readMounts } from './mounts-linux.js';
@@ -68,9 +68,11 @@ export function vssOptions(prefix: string): Option[] {
 /** The help text on what thaws, for options spelled with `prefix`. */
 export const vssSafetyText = (prefix: string): string => `File systems are thawed on THAW, after --${prefix}freeze-timeout, on SIGTERM/SIGINT/
 SIGHUP, on an internal error, and (Linux, through a guard process; FreeBSD,
-by the kernel) when the daemon is killed. The environment variable
-HVGUEST_FREEZE_ALLOW (colon-separated mount points), when set, is the only
-set of mount points that may ever be frozen.
+by the kernel) when the daemon is killed. The Linux guard is a small C
+program when it was built, else a second node process; the environment
+variable HVGUEST_GUARD=native|node forces one. HVGUEST_FREEZE_ALLOW
+(colon-separated mount points), when set, is the only set of mount
+points that may ever be frozen.
 Hooks run with "freeze" before the freeze (one that fails or times out
 fails the backup) and with "thaw" right after the THAW reply has gone to
 the host: the host never waits for them, and a thaw hook that fails or
@@ -128,9 +130,23 @@ export function createVssService(o: VssServiceOpts, log: Logger, gate?: FreezeGa
     o.flavor === 'linux'
       ? createLinuxFreezer({ include: o.include, exclude: o.exclude, dryRun: o.dryRun })
       : createFreebsdFreezer({ include: o.include, exclude: o.exclude, dryRun: o.dryRun, run: runProgram, ...freebsdMounts(o, log) });
+  // Which guard program runs (HVGUEST_GUARD); a bad choice stops the start-up in run().
+  let guardChoice: GuardProgram[] | GuardChoiceError | undefined;
   if (o.flavor === 'linux' && !o.dryRun) {
     preloadFreezePrimitive();
-    guard = createGuard();
+    try {
+      guardChoice = chooseGuards();
+    } catch (e) {
+      if (!(e instanceof GuardChoiceError)) throw e;
+      guardChoice = e;
+    }
+    if (Array.isArray(guardChoice)) {
+      guard = createGuard({
+        programs: guardChoice,
+        onStarted: (kind, pid) => log.info({ op: 'guard', guard: kind, pid }, `freeze guard started: ${kind}, pid ${pid}`),
+        onFallback: (failed, reason, next) => log.warn({ op: 'guard', guard: failed }, `${reason}; using the ${next} guard instead`),
+      });
+    }
   }
   const handler = createVssHandler({
     flavor: o.flavor,
@@ -160,7 +176,7 @@ export function createVssService(o: VssServiceOpts, log: Logger, gate?: FreezeGa
         startupThaw(o, stateFile, log);
         // The guard process is started by the first backup (the handler starts it on CHECK or FREEZE),
         // so an idle guest that is never backed up has none. Its program must be there, though.
-        if (guard && !existsSync(guardScript())) throw new StartupError(`cannot start the freeze guard: ${guardScript()} is missing`, EX_SOFTWARE);
+        if (guardChoice instanceof GuardChoiceError) throw new StartupError(guardChoice.message, guardChoice.usage ? EX_USAGE : EX_SOFTWARE);
         let reported = false;
         const end = await serve({
           device: ffiDeviceFactory({ path: o.device ?? paths.device, flavor: o.flavor, service: 'vss' }),

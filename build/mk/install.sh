@@ -13,7 +13,8 @@
 #
 # Environment besides layout.sh's: DESTDIR; BUNDLE (default bundle/, what
 # `make all` wrote); INSTALL_RCD=no leaves the rc.d
-# scripts out (the port's USE_RC_SUBR installs them).
+# scripts out (the port's USE_RC_SUBR installs them); CC, CFLAGS, LDFLAGS
+# for the native freeze guard (Linux layout only, see guard_decide).
 set -eu
 cd "$(dirname "$0")/../.."
 . build/mk/hyperv.sh
@@ -55,8 +56,54 @@ if [ "$CMD" != uninstall ]; then
 	fi
 fi
 
+# The native freeze guard (vss/guard/hvguest-freeze-guard.c), Linux
+# layout only: compiled here with CC (default cc) and installed beside the
+# bundles, where the VSS daemon looks for it. Optional: without it the
+# daemon runs the node guard (guard-main.js), so a missing compiler, a
+# cross install with the default compiler, or a failed compile is one line,
+# not an error. FreeBSD needs no guard (a UFS suspension ends when its
+# descriptor closes).
+GUARD_SRC=vss/guard/hvguest-freeze-guard.c
+GUARD_NAME=hvguest-freeze-guard
+GUARD_CC=${CC:-cc}
+GUARD=no
+GUARD_WHY=
+GUARD_BIN=
+# Sets GUARD (yes/no) and GUARD_WHY (the line saying why not; empty when
+# the layout has no guard).
+guard_decide() {
+	GUARD=no
+	GUARD_WHY=
+	[ "$LAYOUT" = linux ] || return 0
+	# CC may carry arguments (bmake's default is "cc -pipe" on some systems).
+	_cc=${GUARD_CC%% *}
+	_not="the native freeze guard is not installed (the VSS daemon will use the node guard)"
+	if [ ! -f "$GUARD_SRC" ]; then
+		GUARD_WHY="hvguest: no $GUARD_SRC here: $_not"
+	elif ! command -v "$_cc" >/dev/null 2>&1; then
+		GUARD_WHY="hvguest: no C compiler ($GUARD_CC): $_not"
+	elif [ "$_cc" = cc ] && { [ "$(uname -s)" != Linux ] || [ "$(hv_arch_name "$(uname -m)")" != "$(hv_arch)" ]; }; then
+		GUARD_WHY="hvguest: installing for Linux on $(hv_arch) from $(uname -s) on $(hv_arch_name "$(uname -m)"): $_not; set CC to a compiler for the target"
+	else
+		GUARD=yes
+	fi
+}
+
+# Compile the guard into a temporary file (GUARD_BIN); on failure say so
+# and go on without it.
+guard_compile() {
+	GUARD_BIN=$(mktemp "${TMPDIR:-/tmp}/hvguest-guard.XXXXXX")
+	# Word splitting of CC, CFLAGS and LDFLAGS is intended.
+	# shellcheck disable=SC2086
+	if ! $GUARD_CC -std=gnu11 ${CFLAGS:--O2} ${LDFLAGS:-} -o "$GUARD_BIN" "$GUARD_SRC"; then
+		echo "hvguest: $GUARD_SRC did not compile with $GUARD_CC (errors above): the native freeze guard is not installed (the VSS daemon will use the node guard)"
+		GUARD=no
+	fi
+}
+
 # One line per installed file: HOW MODE SOURCE DESTINATION, where HOW is
 #   copy     the file as it is
+#   native   the guard compiled by guard_compile (SOURCE is its C source)
 #   subst    with %%PREFIX%% (and the default prefix) replaced by PREFIX
 #   gzip     compressed (man pages)
 #   launcher generated: #!NODEBIN and an import of SOURCE's bundle
@@ -81,6 +128,9 @@ files() {
 		esac
 		echo "copy 0644 $BUNDLE/$f $LIBDIR/$f"
 	done
+	if [ "$GUARD" = yes ]; then
+		echo "native 0755 $GUARD_SRC $LIBDIR/$GUARD_NAME"
+	fi
 	for f in build/scripts/"$LAYOUT"/*; do
 		[ -f "$f" ] || continue
 		echo "subst 0755 $f $HELPERDIR/${f##*/}"
@@ -162,7 +212,7 @@ LAUNCHER
 
 TMPF=
 TMPL=
-trap 'rm -f "$TMPF" "$TMPL"' EXIT INT TERM
+trap 'rm -f "$TMPF" "$TMPL" "$GUARD_BIN"' EXIT INT TERM
 
 # rmdir DIR and its parents while empty, up to (not including) STOP.
 prune() {
@@ -205,7 +255,13 @@ check_writable() {
 
 do_install() {
 	n=0
+	guard_decide
 	check_writable
+	if [ "$GUARD" = yes ]; then
+		guard_compile
+	elif [ -n "$GUARD_WHY" ]; then
+		echo "$GUARD_WHY"
+	fi
 	TMPF=$(mktemp "${TMPDIR:-/tmp}/hvguest-install.XXXXXX")
 	TMPL=$(mktemp "${TMPDIR:-/tmp}/hvguest-list.XXXXXX")
 	# An earlier install's files that this one no longer has (an upgrade
@@ -229,6 +285,7 @@ do_install() {
 		mkdir -p "${target%/*}"
 		case "$how" in
 		copy) cat "$src" >"$TMPF" ;;
+		native) cat "$GUARD_BIN" >"$TMPF" ;;
 		subst) subst "$src" >"$TMPF" ;;
 		gzip) gzip -9nc "$src" >"$TMPF" ;;
 		launcher) launcher "$src" >"$TMPF" ;;
@@ -286,7 +343,9 @@ do_uninstall() {
 case "$CMD" in
 install) do_install ;;
 uninstall) do_uninstall ;;
-list) { files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } ;;
+list)
+	guard_decide
+	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } ;;
 plist)
 	cpu=${KOFFI_PLATFORM#freebsd-}
 	{ files | while read -r how mode src dst; do echo "$dst"; done; echo "$MANIFEST"; } |

@@ -30,7 +30,7 @@ export const median = (xs) => quantile(xs, 0.5);
  * none), else bundle/hvguest of this checkout (what `make` builds) when it
  * is newer than dist/, else none.
  */
-function bundleDir() {
+export function bundleDir() {
   const env = process.env.HVGUEST_BENCH_BUNDLE;
   if (env !== undefined) return env || undefined;
   const own = join(ROOT, 'bundle/hvguest');
@@ -39,6 +39,36 @@ function bundleDir() {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Install the checkout's bundle (bundle/, as `make` leaves it) for this
+ * machine into a staging directory, exactly as `make install DESTDIR=...`
+ * does (launchers, load.js and code caches, the native freeze guard
+ * compiled for the Linux layout), so the benchmarks measure what an
+ * installed system runs. Returns the staged program directory and a
+ * remover, or undefined with the reason when there is no fresh bundle or
+ * the install fails.
+ */
+export function stageInstall() {
+  const own = bundleDir();
+  if (!own || own !== join(ROOT, 'bundle/hvguest')) return { why: own ? `HVGUEST_BENCH_BUNDLE=${own} given` : 'no bundle newer than dist/' };
+  const dest = mkdtempSync(join(tmpdir(), 'hvguest-bench-install-'));
+  const remove = () => rmSync(dest, { recursive: true, force: true });
+  const layout = process.platform === 'freebsd' ? 'freebsd' : 'linux';
+  try {
+    execFileSync('sh', [join(ROOT, 'build/mk/install.sh'), 'install'], { env: { ...process.env, DESTDIR: dest, LAYOUT: layout, PREFIX: '/usr' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    remove();
+    return { why: `staged install failed: ${String(e.stderr ?? e.message).trim().split('\n').pop()}` };
+  }
+  return { dir: join(dest, 'usr/lib/hvguest'), remove };
+}
+
+/** Where the daemon being measured looks for the native freeze guard (vss/guard.ts nativeGuardPath). */
+export function nativeGuardPath() {
+  const dir = bundleDir();
+  return dir ? resolve(dir, 'hvguest-freeze-guard') : join(ROOT, 'dist/native/hvguest-freeze-guard');
 }
 
 /**
@@ -52,7 +82,7 @@ export function program(name) {
   if (dir) {
     const loader = resolve(dir, 'load.js');
     if (!existsSync(loader) || !existsSync(resolve(dir, `${name}.js`))) throw new Error(`HVGUEST_BENCH_BUNDLE=${dir} has no load.js or no ${name}.js (run \`npm run build && node build/mk/bundle.js\`)`);
-    return { args: [loader, name], build: `bundle ${dir}` };
+    return { args: [loader, name], build: process.env.HVGUEST_BENCH_BUNDLE_LABEL || `bundle ${dir}` };
   }
   return { args: [join(ROOT, 'bin', name)], build: 'dist/ (tsc output, not bundled)' };
 }
@@ -149,6 +179,13 @@ export function rss(pid) {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
   return { rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
+}
+
+/** Memory only `pid` uses (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup), in MiB: what ending it would free. */
+export function privateMiB(pid) {
+  const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
+  return (kb('Private_Clean') + kb('Private_Dirty')) / 1024;
 }
 
 /** Process ids of `pid` and all its descendants (from /proc/PID/task/TID/children). */

@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, fmt, program, quick } from './lib.js';
+import { ROOT, fmt, program, quick, stageInstall } from './lib.js';
 
 const here = import.meta.dirname;
 const args = process.argv.slice(2);
@@ -19,6 +19,13 @@ const files = readdirSync(here)
   .filter((n) => n.endsWith('.js') && n !== 'run.js' && n !== 'lib.js')
   .filter((n) => only.length === 0 || only.some((o) => n.startsWith(o)))
   .sort();
+// Measure what an installed system runs: the bundle staged as `make install DESTDIR=...` puts it.
+const staged = process.env.HVGUEST_BENCH_BUNDLE === undefined ? stageInstall() : undefined;
+if (staged?.dir) {
+  process.env.HVGUEST_BENCH_BUNDLE = staged.dir;
+  process.env.HVGUEST_BENCH_BUNDLE_LABEL = 'bundle/ staged by make install (DESTDIR)';
+} else if (staged) console.log(`measuring without a staged install: ${staged.why}`);
+process.on('exit', () => staged?.remove?.());
 const load0 = loadavg()[0];
 const t0 = Date.now();
 const rows = [];

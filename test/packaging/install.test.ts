@@ -16,6 +16,9 @@ import { ROOT, killAll, run, start, stop, tempDir, type Proc } from '../lib/proc
 import { MAKES, cleanEnv, listDirs, listFiles, make, mode, packageJson, programDir } from './make.js';
 
 const m = MAKES.find((x) => x.present);
+/** The Linux layout compiles the native freeze guard with cc when there is one (build/mk/install.sh guard_decide). */
+const HAVE_CC = spawnSync('sh', ['-c', 'command -v cc'], { stdio: 'ignore' }).status === 0;
+const GUARD = 'usr/lib/hvguest/hvguest-freeze-guard';
 const PORT = join(ROOT, 'build/freebsd/sysutils/hvguest');
 
 /** The port's pkg-plist with %%KOFFI_ARCH%% as on amd64, plus the rc.d scripts USE_RC_SUBR installs. */
@@ -116,6 +119,7 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     const want = [
       ...Object.keys(packageJson().bin).map((n) => `usr/${programDir(n)}/${n}`),
       ...bundled.map((f) => `usr/lib/hvguest/${f}`),
+      ...(HAVE_CC ? [GUARD] : []),
       'usr/lib/hvguest/install-manifest',
       ...dir('build/scripts/linux').map((f) => `usr/libexec/hypervkvpd/${f}`),
       ...dir('build/linux/systemd').map((f) => `usr/lib/systemd/system/${f}`),
@@ -127,6 +131,36 @@ describe.skipIf(!m)(`staged make install${m ? ` (${m.name})` : ' (skipped: neith
     expect(readFileSync(join(dest, 'usr/sbin/hv_kvp_daemon'), 'utf8').split('\n')[0]).toBe('#!/usr/bin/node');
     expect(readFileSync(join(dest, 'usr/lib/systemd/system/hv-kvp-daemon.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/sbin\/hv_kvp_daemon -n$/m);
     expect(readFileSync(join(dest, 'usr/lib/systemd/system/hvguestd.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/sbin\/hvguestd -n$/m);
+    if (HAVE_CC) {
+      // Beside the bundles, where the VSS daemon looks for it; a program that speaks the guard protocol.
+      expect(mode(join(dest, GUARD))).toBe(0o755);
+      const g = spawnSync(join(dest, GUARD), [], { input: '{"thaw":[]}\n', encoding: 'utf8' });
+      expect(g.status).toBe(0);
+      expect(g.stdout).toBe('ready\nok\n');
+    }
+  });
+
+  it('Linux layout without a usable C compiler, or cross-installing with the default one: one line, no native guard, nothing else changes', async () => {
+    const dest = join(tmp.dir, 'linux-no-cc');
+    const r = await install(dest, 'LAYOUT=linux', 'MACHINE_ARCH=x86_64', 'CC=no-such-cc');
+    expect(r.stdout).toMatch(/^hvguest: no C compiler \(no-such-cc\): the native freeze guard is not installed \(the VSS daemon will use the node guard\)$/m);
+    const files = listFiles(dest);
+    expect(files).not.toContain(GUARD);
+    expect(files).toContain('usr/lib/hvguest/guard-main.js');
+    expect(readFileSync(join(dest, 'usr/lib/hvguest/install-manifest'), 'utf8')).not.toContain('hvguest-freeze-guard');
+    // The default cc builds for this machine, not for another architecture.
+    const other = process.arch === 'arm64' ? 'x86_64' : 'aarch64';
+    const cross = await install(join(tmp.dir, 'linux-cross'), 'LAYOUT=linux', `MACHINE_ARCH=${other}`, 'WITH_HYPERV=yes', `KOFFI_PLATFORM=linux-${process.arch}`);
+    expect(cross.stdout).toMatch(/^hvguest: installing for Linux on \S+ from Linux on \S+: the native freeze guard is not installed .*set CC to a compiler for the target$/m);
+    expect(listFiles(join(tmp.dir, 'linux-cross'))).not.toContain(GUARD);
+    if (!HAVE_CC) return;
+    // An upgrade that can no longer build it removes the one an earlier install put.
+    const up = join(tmp.dir, 'linux-cc-then-none');
+    await install(up, 'LAYOUT=linux', 'MACHINE_ARCH=x86_64');
+    expect(listFiles(up)).toContain(GUARD);
+    const again = await install(up, 'LAYOUT=linux', 'MACHINE_ARCH=x86_64', 'CC=no-such-cc');
+    expect(again.stdout).toContain(`removed ${join(up, GUARD)}`);
+    expect(listFiles(up)).not.toContain(GUARD);
   });
 
   it('another PREFIX reaches the files that name installed paths (units, rc.d, devd, wrappers)', async (ctx) => {
@@ -281,7 +315,7 @@ describe.skipIf(!m)(`staged programs run with no checkout in reach${m ? '' : ' (
       sim = go(p('bin/hvsim'), ['serve', '--flavor', flavor, '--dir', simDir]);
       await sim.waitFor(/^hvsim: ready/);
       const kvp = go(p('sbin/hv_kvp_daemon'), ['-n', '--flavor', flavor, '--device', join(simDir, node.kvp), '--pool-dir', pools, '--helper-dir', p(layout === 'linux' ? 'libexec/hypervkvpd' : 'libexec/hyperv'), '--config-dir', join(work, 'cfg')]);
-      // Without --dry-run on Linux the daemon starts its freeze guard (the bundled guard-main.js) before it serves.
+      // Without --dry-run on Linux the daemon starts its freeze guard (the installed native one, else the bundled guard-main.js) on the first CHECK.
       const vss = go(p('sbin/hv_vss_daemon'), ['-n', ...(flavor === 'freebsd' ? ['--dry-run'] : []), '--flavor', flavor, '--device', join(simDir, node.vss), '--state-file', join(work, 'vss.state'), '--hooks-dir', join(work, 'no-hooks')]);
 
       let status: { kvp?: { registered?: boolean }; vss?: { registered?: boolean } } | undefined;
@@ -304,6 +338,8 @@ describe.skipIf(!m)(`staged programs run with no checkout in reach${m ? '' : ' (
       }
       const check = await host('vss', 'check');
       expect(check.code, check.err + vss.stderr()).toBe(0);
+      // The CHECK started the freeze guard: on Linux the native one installed beside the bundles.
+      if (flavor === 'linux') expect(vss.stderr()).toMatch(HAVE_CC ? /freeze guard started: native, pid \d+/ : /freeze guard started: node, pid \d+/);
 
       expect(await stop(kvp)).toBe(0);
       expect(await stop(vss)).toBe(0);

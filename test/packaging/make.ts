@@ -27,7 +27,7 @@ export const MAKES = [
 /** Environment for make runs: nothing the knobs read leaks in from the caller. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of ['WITHOUT_HYPERV', 'WITH_HYPERV', 'MK_HYPERV', 'MACHINE_ARCH', 'MACHINE', 'LAYOUT', 'PREFIX', 'DESTDIR', 'NODEBIN', 'BUNDLE', 'KOFFI_PLATFORM', 'KOFFI_PLATFORMS', 'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'NODE_PATH']) delete env[k];
+  for (const k of ['WITHOUT_HYPERV', 'WITH_HYPERV', 'MK_HYPERV', 'MACHINE_ARCH', 'MACHINE', 'LAYOUT', 'PREFIX', 'DESTDIR', 'NODEBIN', 'BUNDLE', 'KOFFI_PLATFORM', 'KOFFI_PLATFORMS', 'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'NODE_PATH', 'CC', 'CFLAGS', 'LDFLAGS']) delete env[k];
   return { ...env, ...extra };
 }
 

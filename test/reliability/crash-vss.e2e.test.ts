@@ -1,7 +1,8 @@
 /**
  * Item 5, VSS: kill -9 of hv_vss_daemon while file systems are frozen, at random
  * moments, repeated (10 trials in `npm test`, 100 with HVGUEST_RELIABILITY=full): the guard process must thaw every test file system
- * within 2 s every time (Linux has no kernel auto-thaw). Runs only inside
+ * within 2 s every time (Linux has no kernel auto-thaw). Once with each guard program (HVGUEST_GUARD=native, the C guard
+ * `npm run build` compiles, and node, guard-main.ts). Runs only inside
  * a private mount namespace on loop-mounted ext4 images made for it, with
  * --include and HVGUEST_FREEZE_ALLOW naming exactly those.
  */
@@ -9,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bin, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
+import { bin, dist, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
 import { HV_S_OK } from '../../common/wire/constants.js';
 import { FULL, percentile, report, size } from './lib.js';
 import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../../vss/testing/loop-namespace.js';
@@ -20,7 +21,11 @@ const TRIALS = size(10, 100);
 // Short runs stop after this long even if fewer trials fit (the machine is shared); full runs do them all.
 const BUDGET_MS = FULL ? 3_600_000 : 30_000;
 
-describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? ` (skipped: ${skip})` : ''}`, () => {
+const NATIVE_GUARD = dist('native/hvguest-freeze-guard');
+
+for (const guard of ['native', 'node'] as const) {
+const skipGuard = skip ?? (guard === 'native' && !existsSync(NATIVE_GUARD) ? `${NATIVE_GUARD} not built` : undefined);
+describe.skipIf(skipGuard !== undefined)(`hv_vss_daemon kill -9 while frozen, ${guard} guard${skipGuard ? ` (skipped: ${skipGuard})` : ''}`, () => {
   let tmp: { dir: string; remove: () => void };
   let sim: Proc;
   let simDir: string;
@@ -31,7 +36,7 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
   async function startDaemon(): Promise<{ c: ChildProcess; err: () => string }> {
     const [cmd, ...pre] = ns.enter();
     const args = [...pre, bin('hv_vss_daemon'), '-n', '--flavor', 'linux', '--device', join(simDir, 'vmbus/hv_vss'), '--state-file', join(tmp.dir, 'vss.state'), '--hooks-dir', join(tmp.dir, 'no-hooks'), ...mounts.flatMap((m) => ['--include', m])];
-    const c = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HVGUEST_FREEZE_ALLOW: mounts.join(':') } });
+    const c = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HVGUEST_GUARD: guard, HVGUEST_FREEZE_ALLOW: mounts.join(':') } });
     let err = '';
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     for (let i = 0; i < 400; i++) {
@@ -74,6 +79,7 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
       } else {
         const fr = await hvsim('--json', 'vss', 'freeze');
         expect(JSON.parse(fr.stdout).status, d.err()).toBe(HV_S_OK);
+        expect(d.err()).toMatch(new RegExp(`freeze guard started: ${guard}, pid`));
         expect(JSON.parse(readFileSync(join(tmp.dir, 'vss.state'), 'utf8')).mounts).toEqual([mounts[1], mounts[0]]);
         if (trials === 0) {
           // Really frozen: a write blocks until the guard thaws.
@@ -102,11 +108,11 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
     const d = await startDaemon();
     expect(existsSync(join(tmp.dir, 'vss.state'))).toBe(false);
     d.c.kill('SIGTERM');
-    console.log(`vss kill -9: ${trials} trials in ${Date.now() - t0} ms`);
+    console.log(`vss kill -9, ${guard} guard: ${trials} trials in ${Date.now() - t0} ms`);
     expect(trials).toBeGreaterThanOrEqual(Math.min(TRIALS, 10));
     report({
       item: 5,
-      test: 'crash safety, VSS kill -9 in the freeze window (Linux, real FIFREEZE)',
+      test: `crash safety, VSS kill -9 in the freeze window (Linux, real FIFREEZE), ${guard} guard`,
       load: `${trials} daemon runs on two nested loop-mounted ext4 images in a private mount namespace`,
       faults: 'SIGKILL inside the FREEZE request (1 in 3) or at a random moment (0-250 ms) of the frozen window',
       result: `0 file systems left frozen: both writable after every kill (guard thaw), p50 ${percentile(writableMs, 50)} ms, max ${Math.max(...writableMs)} ms to a completed fsync'd write; the next start removed the state file`,
@@ -114,3 +120,4 @@ describe.skipIf(skip !== undefined)(`hv_vss_daemon kill -9 while frozen${skip ? 
     });
   }, FULL ? 7_200_000 : 150_000);
 });
+}
