@@ -12,10 +12,11 @@
  * the node guard (never to none), and the daemon keeps using the node guard
  * from then on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childProcess } from '../common/os/child.js';
 
 export interface GuardLike {
   /** Make sure a guard runs (start one if needed) and holds `list`; resolves once it acknowledged. */
@@ -145,7 +146,7 @@ export function createGuard(opts: GuardOpts = {}): GuardLike {
   async function start(p: GuardProgram): Promise<ChildProcess> {
     out = '';
     waiters = [];
-    const c = spawn(p.command, p.args, { stdio: ['pipe', 'pipe', 'ignore'], cwd: '/' });
+    const c = childProcess().spawn(p.command, p.args, { stdio: ['pipe', 'pipe', 'ignore'], cwd: '/' });
     child = c;
     c.stdout!.on('data', onData);
     c.stdin!.on('error', () => {});
