@@ -108,9 +108,13 @@ export async function createLoopNamespace(dir: string, images: LoopImage[]): Pro
     setup.push(`truncate -s ${im.sizeMb}M ${q(file)}`, `mkfs.ext4 -q -F ${q(file)}`, `mkdir -p ${q(mp)}`, `mount -o loop ${q(file)} ${q(mp)}`);
   }
   const rev = Object.values(mounts).reverse();
+  // Thaw in creation order: a file system that holds another image (`on`) was made before it, and
+  // must be thawed first, since thawing the inner one writes its superblock through its loop device
+  // into the outer one's image (thawing inner-first with both frozen hangs in the kernel for good).
+  // Unmount in reverse (inner first).
   const cleanup = [
     'set +e',
-    ...rev.map((m) => `fsfreeze -u ${q(m)} 2>/dev/null`),
+    ...Object.values(mounts).map((m) => `fsfreeze -u ${q(m)} 2>/dev/null`),
     ...rev.map((m) => `umount ${q(m)} || umount -l ${q(m)}`),
     'echo cleaned',
   ];
