@@ -138,6 +138,17 @@ static void skip_ws(struct cursor *c)
 		c->p++;
 }
 
+/* Skip white space, then take the character ch if it is next. */
+static int eat(struct cursor *c, unsigned char ch)
+{
+	skip_ws(c);
+	if (c->p < c->end && *c->p == ch) {
+		c->p++;
+		return 1;
+	}
+	return 0;
+}
+
 static int hex4(struct cursor *c, uint32_t *out)
 {
 	uint32_t v = 0;
@@ -316,10 +327,8 @@ static const char *parse_line(const char *text, size_t len)
 
 	parsed->len = 0;
 	parsed->count = 0;
-	skip_ws(&c);
-	if (c.p >= c.end || *c.p != '{')
+	if (!eat(&c, '{'))
 		return "not a JSON object";
-	c.p++;
 	skip_ws(&c);
 	/* The key, decoded (it may be written with escapes), must be "thaw". */
 	if (c.p < c.end && *c.p != '"')
@@ -327,18 +336,11 @@ static const char *parse_line(const char *text, size_t len)
 	err = decode_string(&c, key, sizeof key, &key_len);
 	if (err != NULL || key_len != 4 || memcmp(key, "thaw", 4) != 0)
 		return "not {\"thaw\": [...]}";
-	skip_ws(&c);
-	if (c.p >= c.end || *c.p != ':')
+	if (!eat(&c, ':'))
 		return "not a JSON object";
-	c.p++;
-	skip_ws(&c);
-	if (c.p >= c.end || *c.p != '[')
+	if (!eat(&c, '['))
 		return "\"thaw\" is not an array";
-	c.p++;
-	skip_ws(&c);
-	if (c.p < c.end && *c.p == ']')
-		c.p++;
-	else {
+	if (!eat(&c, ']')) {
 		for (;;) {
 			size_t used;
 
@@ -350,22 +352,15 @@ static const char *parse_line(const char *text, size_t len)
 				return err;
 			parsed->len += used + 1;
 			parsed->count++;
-			skip_ws(&c);
-			if (c.p < c.end && *c.p == ',') {
-				c.p++;
+			if (eat(&c, ','))
 				continue;
-			}
-			if (c.p < c.end && *c.p == ']') {
-				c.p++;
+			if (eat(&c, ']'))
 				break;
-			}
 			return "\"thaw\" is not a JSON array";
 		}
 	}
-	skip_ws(&c);
-	if (c.p >= c.end || *c.p != '}')
+	if (!eat(&c, '}'))
 		return "not {\"thaw\": [...]} (one key only)";
-	c.p++;
 	skip_ws(&c);
 	if (c.p != c.end)
 		return "text after the JSON object";
