@@ -5,8 +5,10 @@
 //   bundle/hvguest/NAME.js          one per program (pino, commander inside)
 //   bundle/hvguest/NAME.js.cache    V8's code cache for it (SHA-256 of
 //                                   NAME.js, then the data), made by this
-//                                   Node.js; a start with another version
-//                                   compiles from source (load.js)
+//                                   Node.js when the bundle is for this
+//                                   machine (not with BUNDLE_CODE_CACHE=no);
+//                                   a start with another Node.js compiles
+//                                   from source (load.js)
 //   bundle/hvguest/load.js          starts a program with its code cache
 //                                   (the launchers call it)
 //   bundle/hvguest/guard-main.js    helper scripts the programs start by path
@@ -32,7 +34,8 @@
 // installed there, otherwise from `npm pack` (cached in .koffi-cache/).
 //
 // Environment: KOFFI_PLATFORMS="freebsd-x64 freebsd-ia32 ..." (default: this
-// machine's); BUNDLE, the output directory (default bundle/). Run from the
+// machine's); BUNDLE, the output directory (default bundle/);
+// BUNDLE_CODE_CACHE=no, no NAME.js.cache. Run from the
 // top of the tree after `npm run build`.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -327,9 +330,13 @@ async function main() {
     JSON.stringify({ name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true, type: 'commonjs' }, null, 2) + '\n',
   );
   cpSync(join(root, 'build/mk/load.cjs'), join(lib, 'load.js'));
-  makeCodeCache(progs.map((p) => p.name));
-  const version = await bundleKoffi();
   const platforms = (process.env.KOFFI_PLATFORMS ?? '').split(/\s+/).filter(Boolean);
+  // A code cache only helps the Node.js that made it: made when the bundle is for this machine,
+  // not for another system's (the FreeBSD port's distfile: BUNDLE_CODE_CACHE=no, and V8's cache
+  // bytes differ from run to run, which a reproducible distfile cannot have).
+  const cache = process.env.BUNDLE_CODE_CACHE !== 'no' && (platforms.length === 0 || platforms.includes(hostPlatform()));
+  if (cache) makeCodeCache(progs.map((p) => p.name));
+  const version = await bundleKoffi();
   for (const p of platforms.length ? [...new Set(platforms)] : [hostPlatform()]) koffiNative(p, version);
   writeFileSync(join(out, 'programs'), progs.map((p) => `${p.name} ${p.dir}\n`).join(''));
   process.stdout.write(`bundle: ${progs.map((p) => p.name).join(' ')} + ${[...done].filter((f) => !progs.some((p) => `${p.name}.js` === f)).join(' ') || 'no helpers'} -> ${relative(root, lib)}/ (koffi ${platforms.join(' ') || hostPlatform()})\n`);

@@ -25,7 +25,7 @@ const HASH_BYTES = 32;
 
 /** Compile and evaluate NAME.js as a CommonJS module; returns its exports, the compiled script and what became of the cache. */
 function load(name, useCache) {
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`not a program name: ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw Object.assign(new Error(`not a program name: ${JSON.stringify(name)}`), { loadName: true });
   const file = join(__dirname, `${name}.js`);
   const source = readFileSync(file);
   const hash = createHash('sha256').update(source).digest();
@@ -55,9 +55,11 @@ function run(name, args) {
     const useCache = process.env.HVGUEST_CODE_CACHE !== 'off';
     const l = load(name, useCache);
     m = l.exports;
-    if (typeof m.main !== 'function') throw new Error(`${l.file} has no main()`);
+    if (typeof m.main !== 'function') throw Object.assign(new Error(`${l.file} has no main()`), { loadName: true });
   } catch (e) {
-    process.stderr.write(`${name}: cannot load the program (${e instanceof Error ? e.message : String(e)})\n`);
+    // A failure of the program's own top-level code keeps its stack; a bad name or a missing file needs none.
+    const detail = e instanceof Error ? (e.code === 'ENOENT' || e.loadName ? e.message : e.stack) : String(e);
+    process.stderr.write(`${name}: cannot load the program (${detail})\n`);
     process.exitCode = 70;
     return;
   }

@@ -25,7 +25,9 @@ out=$bundle/port
 port=build/freebsd/sysutils/hvguest
 distinfo=${DISTINFO:-$port/distinfo}
 
-LAYOUT=freebsd KOFFI_PLATFORMS="freebsd-x64 freebsd-ia32" sh build/mk/build.sh
+# No V8 code cache: it would be made by this Node.js, not the one the port runs, and its bytes
+# differ from run to run (the distfile is reproducible).
+BUNDLE_CODE_CACHE=no LAYOUT=freebsd KOFFI_PLATFORMS="freebsd-x64 freebsd-ia32" sh build/mk/build.sh
 
 rm -rf "$out"
 mkdir -p "$out/$name/build/mk" "$out/$name/build/scripts" "$out/$name/build/freebsd/sysutils/hvguest"

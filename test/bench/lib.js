@@ -57,7 +57,9 @@ export function stageInstall() {
   const remove = () => rmSync(dest, { recursive: true, force: true });
   const layout = process.platform === 'freebsd' ? 'freebsd' : 'linux';
   try {
-    execFileSync('sh', [join(ROOT, 'build/mk/install.sh'), 'install'], { env: { ...process.env, DESTDIR: dest, LAYOUT: layout, PREFIX: '/usr' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const out = execFileSync('sh', [join(ROOT, 'build/mk/install.sh'), 'install'], { env: { ...process.env, DESTDIR: dest, LAYOUT: layout, PREFIX: '/usr' }, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    // Say why the native freeze guard is missing when it is (the footprint rows then show the node guard only).
+    for (const line of out.split('\n')) if (/freeze guard/.test(line)) console.log(`staged install: ${line}`);
   } catch (e) {
     remove();
     return { why: `staged install failed: ${String(e.stderr ?? e.message).trim().split('\n').pop()}` };

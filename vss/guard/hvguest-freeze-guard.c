@@ -28,7 +28,7 @@
  * (nothing is allocated after start), and it locks itself in memory when
  * the system allows it, so the thaw path never waits for a page-in.
  *
- * Build: cc -std=c11 -O2 -Wall -Wextra -Wconversion (build/native.sh,
+ * Build: cc -std=gnu11 -O2 -Wall -Wextra -Wconversion (build/native.sh,
  * build/mk/install.sh). Linux only; FreeBSD needs no guard (a UFS
  * suspension ends when its descriptor closes).
  */
@@ -44,10 +44,9 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include <linux/fs.h>
 
 #ifndef FITHAW
-#define FITHAW _IOWR('X', 120, int)	/* linux/fs.h; also in common/os/fsfreeze.ts */
+#define FITHAW _IOWR('X', 120, int)	/* as linux/fs.h has it; also in common/os/fsfreeze.ts */
 #endif
 
 /* Longest accepted line, newline excluded. The daemon sends one path per
