@@ -11,10 +11,9 @@
 // mount point.
 // Usage: npm run build && node test/bench/footprint.js [--quick]
 //        HVGUEST_BENCH_BUNDLE=DIR to start DIR/NAME.js instead of bin/NAME
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
 import { codeCacheState, emit, fmt, median, nativeGuardPath, privateMiB, processTree, program, quick, rss, sleep, startBareNode, startDaemon, startSim, treeRss } from './lib.js';
 
 /** Freezing is never asked for here; should anything try, nothing may be frozen. */

@@ -28,7 +28,16 @@ const { FuseServer, fuseUnavailable } = await dist('sim/fuse-server.js');
 const { C_KVP_DAEMON, cKvpDaemonUnavailable, prepareGuest, startInGuest } = await dist('test/differential/lib/guest-ns.js');
 const { stop } = await dist('test/lib/procs.js');
 
-const SIZES = process.env.HVGUEST_BENCH_KVP_SIZES ? process.env.HVGUEST_BENCH_KVP_SIZES.split(",").map(Number) : quick ? [10, 1000] : [10, 1000, 10000, 100000];
+/** HVGUEST_BENCH_KVP_SIZES: comma-separated positive whole numbers of records, or unset for the default sizes. */
+function sizes() {
+  const env = process.env.HVGUEST_BENCH_KVP_SIZES;
+  if (!env) return quick ? [10, 1000] : [10, 1000, 10000, 100000];
+  const list = env.split(',').map((x) => x.trim());
+  const bad = list.filter((x) => !/^[1-9]\d*$/.test(x));
+  if (bad.length) throw new Error(`HVGUEST_BENCH_KVP_SIZES=${env}: not a positive whole number of records: ${bad.map((x) => JSON.stringify(x)).join(', ')}`);
+  return list.map(Number);
+}
+const SIZES = sizes();
 const OPS = ['get', 'set', 'enum'];
 /** Requests per operation: fewer where a request costs a whole-file rewrite (the C daemon at large pools). */
 const count = (impl, size) => (quick ? 20 : impl === 'c' && size >= 100000 ? 6 : impl === 'c' && size >= 10000 ? 40 : 300);

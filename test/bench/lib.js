@@ -30,7 +30,7 @@ export const median = (xs) => quantile(xs, 0.5);
  * none), else bundle/hvguest of this checkout (what `make` builds) when it
  * is newer than dist/, else none.
  */
-export function bundleDir() {
+function bundleDir() {
   const env = process.env.HVGUEST_BENCH_BUNDLE;
   if (env !== undefined) return env || undefined;
   const own = join(ROOT, 'bundle/hvguest');
@@ -46,9 +46,9 @@ export function bundleDir() {
  * machine into a staging directory, exactly as `make install DESTDIR=...`
  * does (launchers, load.js and code caches, the native freeze guard
  * compiled for the Linux layout), so the benchmarks measure what an
- * installed system runs. Returns the staged program directory and a
- * remover, or undefined with the reason when there is no fresh bundle or
- * the install fails.
+ * installed system runs. Returns { dir, remove }: the staged program
+ * directory and its remover; or { why } when there is no fresh bundle of
+ * this checkout to stage or the install fails.
  */
 export function stageInstall() {
   const own = bundleDir();

@@ -26,7 +26,7 @@ if (staged?.dir) {
   process.env.HVGUEST_BENCH_BUNDLE_LABEL = 'bundle/ staged by make install (DESTDIR)';
 } else if (staged) console.log(`measuring without a staged install: ${staged.why}`);
 process.on('exit', () => staged?.remove?.());
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(sig, () => process.exit(code));
 const load0 = loadavg()[0];
 const t0 = Date.now();
 const rows = [];
