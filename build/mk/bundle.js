@@ -299,7 +299,7 @@ function koffiNative(platform, version) {
 /** NAME.js.cache for each program, made by load.js with this Node.js (the one that will run them in the checkout and on the build machine). */
 function makeCodeCache(names) {
   try {
-    execFileSync(process.execPath, [join(lib, 'load.js'), '--make-cache', ...names], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, HVGUEST_CODE_CACHE: 'off' } });
+    execFileSync(process.execPath, [join(lib, 'load.js'), '--make-cache', ...names], { stdio: ['ignore', 'inherit', 'inherit'] });
   } catch (e) {
     fail(`cannot make the code cache: ${e.message.split('\n')[0]}`);
   }

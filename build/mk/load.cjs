@@ -24,7 +24,7 @@ const { Script } = require('node:vm');
 const HASH_BYTES = 32;
 
 /** Compile and evaluate NAME.js as a CommonJS module; returns its exports, the compiled script and what became of the cache. */
-function load(name, useCache) {
+function load(name, useCache = process.env.HVGUEST_CODE_CACHE !== 'off') {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw Object.assign(new Error(`not a program name: ${JSON.stringify(name)}`), { loadName: true });
   const file = join(__dirname, `${name}.js`);
   const source = readFileSync(file);
@@ -52,8 +52,7 @@ function load(name, useCache) {
 function run(name, args) {
   let m;
   try {
-    const useCache = process.env.HVGUEST_CODE_CACHE !== 'off';
-    const l = load(name, useCache);
+    const l = load(name);
     m = l.exports;
     if (typeof m.main !== 'function') throw Object.assign(new Error(`${l.file} has no main()`), { loadName: true });
   } catch (e) {
@@ -90,7 +89,7 @@ module.exports = { run, load };
 if (require.main === module) {
   const [first, ...rest] = process.argv.slice(2);
   if (first === '--make-cache') makeCache(rest);
-  else if (first === '--cache-state') for (const name of rest) process.stdout.write(`${name} ${load(name, process.env.HVGUEST_CODE_CACHE !== 'off').state}\n`);
+  else if (first === '--cache-state') for (const name of rest) process.stdout.write(`${name} ${load(name).state}\n`);
   else if (first) run(first, rest);
   else {
     process.stderr.write('usage: node load.js NAME [ARGS...] | --make-cache NAME... | --cache-state NAME...\n');
