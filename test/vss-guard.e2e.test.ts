@@ -14,17 +14,16 @@ import fc from 'fast-check';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dist, startArgv, tempDir } from './lib/procs.js';
+import { NATIVE_GUARD, dist, startArgv, tempDir } from './lib/procs.js';
 import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../vss/testing/loop-namespace.js';
 import { createGuard, nativeGuard, nodeGuard, type GuardKind, type GuardProgram } from '../vss/guard.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MAX_LINE = 131072;
-const NATIVE = dist('native/hvguest-freeze-guard');
 const NODE_SCRIPT = dist('vss/guard-main.js');
 
 const GUARDS: { kind: GuardKind; program: GuardProgram; skip?: string }[] = [
-  { kind: 'native', program: nativeGuard(NATIVE), ...(existsSync(NATIVE) ? {} : { skip: `${NATIVE} not built (no C compiler, or not Linux)` }) },
+  { kind: 'native', program: nativeGuard(NATIVE_GUARD), ...(existsSync(NATIVE_GUARD) ? {} : { skip: `${NATIVE_GUARD} not built (no C compiler, or not Linux)` }) },
   { kind: 'node', program: nodeGuard(NODE_SCRIPT) },
 ];
 
@@ -389,13 +388,13 @@ describe('createGuard: start, fallback, acknowledgements', () => {
     expect(guard.pid()).toBe(undefined);
   });
 
-  it.skipIf(!existsSync(NATIVE))('prefers the first program: the native guard runs, acknowledges and reports its pid', async () => {
+  it.skipIf(!existsSync(NATIVE_GUARD))('prefers the first program: the native guard runs, acknowledges and reports its pid', async () => {
     const started: [GuardKind, number][] = [];
-    const guard = createGuard({ programs: [nativeGuard(NATIVE), nodeGuard(NODE_SCRIPT)], onStarted: (k, pid) => started.push([k, pid]) });
+    const guard = createGuard({ programs: [nativeGuard(NATIVE_GUARD), nodeGuard(NODE_SCRIPT)], onStarted: (k, pid) => started.push([k, pid]) });
     await guard.arm(['/nonexistent/a', '/nonexistent/b']);
     const pid = guard.pid()!;
     expect(started).toEqual([['native', pid]]);
-    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe(NATIVE);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe(NATIVE_GUARD);
     guard.disarm();
     await guard.arm([]);
     guard.close();

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bin, dist, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
+import { NATIVE_GUARD, bin, killAll, run, start, stop, tempDir, type Proc } from './lib/procs.js';
 import { SIM_TRANSPORTS, noMountLeft, transportTitle } from './lib/transports.js';
 import { logged, writeHook } from './lib/vss-hooks.js';
 import { HV_E_FAIL, HV_S_OK, type Flavor } from '../common/wire/constants.js';
@@ -32,8 +32,6 @@ nas:/export on /mnt/nas (nfs)
 `;
 
 const VSS_NODE: Record<Flavor, string> = { freebsd: 'hv_fsvss_dev', linux: 'vmbus/hv_vss' };
-/** The native freeze guard `npm run build` compiles when there is a C compiler. */
-const NATIVE_GUARD = dist('native/hvguest-freeze-guard');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const transport of SIM_TRANSPORTS)

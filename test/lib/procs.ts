@@ -17,6 +17,9 @@ export const ROOT = basename(UP) === 'dist' ? resolve(UP, '..') : UP;
 export const bin = (name: string): string => join(ROOT, 'bin', name);
 export const dist = (path: string): string => join(ROOT, 'dist', path);
 
+/** The native freeze guard as `npm run build` compiles it (build/native.sh; absent without a C compiler or off Linux). */
+export const NATIVE_GUARD = dist('native/hvguest-freeze-guard');
+
 export interface Proc {
   child: ChildProcess;
   stdout: () => string;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bin, dist, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
+import { NATIVE_GUARD, bin, run, start, stop, tempDir, type Proc } from '../lib/procs.js';
 import { HV_S_OK } from '../../common/wire/constants.js';
 import { FULL, percentile, report, size } from './lib.js';
 import { createLoopNamespace, realFreezeUnavailable, type LoopNamespace } from '../../vss/testing/loop-namespace.js';
@@ -21,7 +21,6 @@ const TRIALS = size(10, 100);
 // Short runs stop after this long even if fewer trials fit (the machine is shared); full runs do them all.
 const BUDGET_MS = FULL ? 3_600_000 : 30_000;
 
-const NATIVE_GUARD = dist('native/hvguest-freeze-guard');
 
 for (const guard of ['native', 'node'] as const) {
 const skipGuard = skip ?? (guard === 'native' && !existsSync(NATIVE_GUARD) ? `${NATIVE_GUARD} not built` : undefined);
